@@ -1,0 +1,790 @@
+"""Expansion of recurring calendar series (RFC 5545 §3.3.10 RECUR, §3.8.5 recurrence).
+
+A series is anchored at DTSTART and expanded in the *wall-clock* time of its IANA zone: a
+09:00 Europe/Paris weekly meeting stays at 09:00 local across DST changes, so its UTC
+instant moves.  ``dateutil.rrule`` generates naive local times; only then is the zone
+attached and the instant taken.
+
+Wall-clock edge cases (RFC 5545 §3.3.5):
+
+* A local time that does not exist (spring-forward gap) is interpreted with the UTC offset
+  in effect *before* the gap: 02:30 on a New York spring-forward day becomes 03:30 EDT.
+  ``zoneinfo`` does exactly this for ``fold=0``.
+* A local time that occurs twice (fall-back overlap) means its first occurrence (``fold=0``).
+* Two wall times can thus name one instant; instances are unique by their UTC instant.
+
+Further decisions:
+
+* DTSTART is always an instance, even when the rule would not produce it (RFC 2445 said so;
+  RFC 5545 §3.8.5.3 leaves an unsynchronised DTSTART undefined).  COUNT includes it, as
+  §3.3.10 says "the DTSTART property value always counts as the first occurrence".
+* UNTIL in UTC form (``...Z``) bounds the instance's instant (§3.3.10); a date-only UNTIL is
+  inclusive through that local date; a floating date-time UNTIL is read as local time.
+* Recurring instances have whole-second precision (a DATE-TIME has no fractions, §3.3.5).
+* BYSECOND=60 is accepted (§3.3.10) but never produced: a leap second has no datetime.
+* Rule instances are generated for years 2 to 9998 only.
+* An occurrence lies in a window [a, b) when ``start < b and end > a``; a zero-length one
+  (end == start) is a point and lies in the window when ``a <= start < b``, so that a
+  window split in two never loses it.
+
+Cost is bounded: for rules without COUNT, BYSETPOS, BYWEEKNO or BYYEARDAY the iteration
+starts at a whole number of INTERVAL periods after DTSTART, just before the window, instead
+of at DTSTART (see ``_aligned_dtstart``).  Other rules iterate from DTSTART and stop as
+soon as instances pass the window.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil import rrule as du
+
+from domain.errors import InvalidRecurrenceError, TooManyInstancesError
+
+MAX_INSTANCES_PER_QUERY = 10_000
+
+
+@dataclass(frozen=True)
+class InstanceOverride:
+    """A changed instance of a series (RFC 5545 §3.8.4.4 RECURRENCE-ID)."""
+
+    start: datetime
+    end: datetime
+    title: str | None = None
+    location: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Series:
+    """A recurring (or single) event as far as its timing is concerned."""
+
+    start: datetime
+    end: datetime
+    timezone: str
+    rrule: str | None = None
+    exdates: tuple[datetime, ...] = ()
+    rdates: tuple[datetime, ...] = ()
+    overrides: Mapping[datetime, InstanceOverride] = field(default_factory=dict)
+    cancelled: frozenset[datetime] = frozenset()
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One instance of a series; all datetimes are UTC."""
+
+    original_start: datetime
+    start: datetime
+    end: datetime
+    override: InstanceOverride | None
+
+
+# -- instance keys ------------------------------------------------------------------------
+
+_INSTANCE_KEY: Final = re.compile(r"\d{8}T\d{6}Z")
+_INSTANCE_KEY_FORMAT: Final = "%Y%m%dT%H%M%SZ"
+
+
+def instance_key(original_start_utc: datetime) -> str:
+    """The RECURRENCE-ID of an instance as a UTC DATE-TIME (RFC 5545 §3.3.5 form #2)."""
+    return _utc(original_start_utc, "original_start_utc").strftime(_INSTANCE_KEY_FORMAT)
+
+
+def parse_instance_key(key: str) -> datetime:
+    """Inverse of ``instance_key``; raises ValueError on anything else."""
+    if not _INSTANCE_KEY.fullmatch(key):
+        raise ValueError(f"instance key {key!r} is not of the form 20261124T140000Z")
+    return datetime.strptime(key, _INSTANCE_KEY_FORMAT).replace(tzinfo=UTC)
+
+
+# -- RRULE parsing (RFC 5545 §3.3.10) -----------------------------------------------------
+
+_Frequency = Literal[0, 1, 2, 3, 4, 5, 6]
+
+_FREQUENCIES: Final[dict[str, _Frequency]] = {
+    "YEARLY": du.YEARLY,
+    "MONTHLY": du.MONTHLY,
+    "WEEKLY": du.WEEKLY,
+    "DAILY": du.DAILY,
+    "HOURLY": du.HOURLY,
+    "MINUTELY": du.MINUTELY,
+    "SECONDLY": du.SECONDLY,
+}
+_WEEKDAYS: Final = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
+
+# part -> (smallest magnitude, largest magnitude, negative values allowed)
+_NUMBER_PARTS: Final = {
+    "BYSECOND": (0, 60, False),
+    "BYMINUTE": (0, 59, False),
+    "BYHOUR": (0, 23, False),
+    "BYMONTHDAY": (1, 31, True),
+    "BYYEARDAY": (1, 366, True),
+    "BYWEEKNO": (1, 53, True),
+    "BYMONTH": (1, 12, False),
+    "BYSETPOS": (1, 366, True),
+}
+_PART_NAMES: Final = frozenset({"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYDAY", "WKST"}) | set(
+    _NUMBER_PARTS
+)
+# §3.3.10 restricts some BYxxx parts to some frequencies.
+_FREQUENCIES_ALLOWING: Final = {
+    "BYWEEKNO": {du.YEARLY},
+    "BYYEARDAY": {du.YEARLY, du.HOURLY, du.MINUTELY, du.SECONDLY},
+    "BYMONTHDAY": set(_FREQUENCIES.values()) - {du.WEEKLY},
+}
+_MAX_RRULE_LENGTH: Final = 1000
+_MAX_INTEGER: Final = 2**31 - 1
+_COUNT_ITERATION_LIMIT: Final = 10_000
+
+_BYDAY_ITEM: Final = re.compile(r"(?:([+-]?)(\d{1,2}))?(MO|TU|WE|TH|FR|SA|SU)")
+_SIGNED_NUMBER: Final = re.compile(r"[+-]?\d{1,3}")
+_UNSIGNED_NUMBER: Final = re.compile(r"\d{1,3}")
+_POSITIVE_INTEGER: Final = re.compile(r"\d{1,12}")
+_UNTIL_VALUE: Final = re.compile(r"(\d{8})(?:T(\d{6})(Z?))?")
+
+
+@dataclass(frozen=True)
+class _Until:
+    """UNTIL as an instant (UTC form) or as an inclusive local wall time (DATE or floating)."""
+
+    instant: datetime | None
+    wall: datetime | None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    freq: _Frequency
+    interval: int
+    count: int | None
+    until: _Until | None
+    numbers: Mapping[str, tuple[int, ...]]
+    weekdays: tuple[du.weekday, ...]
+    wkst: int
+
+
+def validate_rrule(value: str) -> None:
+    """Raise InvalidRecurrenceError, saying what is wrong, unless ``value`` is a supported
+    RFC 5545 §3.3.10 RRULE value (without the ``RRULE:`` prefix)."""
+    _parse_rule(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_rule(value: str) -> _Rule:
+    _check_envelope(value)
+    rule = _build_rule(_split_parts(value))
+    _check_combinations(rule)
+    return rule
+
+
+def _invalid(message: str) -> InvalidRecurrenceError:
+    return InvalidRecurrenceError(f"invalid RRULE: {message}")
+
+
+def _check_envelope(value: str) -> None:
+    if len(value) > _MAX_RRULE_LENGTH:
+        raise _invalid(f"{len(value)} characters long; the limit is {_MAX_RRULE_LENGTH}")
+    if value[:6].upper() == "RRULE:":
+        raise _invalid("give the value without the 'RRULE:' prefix")
+    if not value:
+        raise _invalid("empty")
+
+
+def _split_parts(value: str) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for chunk in value.split(";"):
+        name, separator, raw = chunk.partition("=")
+        name = name.upper()  # §2.1: names and enumerated values are case-insensitive
+        if not (separator and name and raw):
+            raise _invalid(f"rule part {chunk!r} is not of the form NAME=VALUE")
+        if name not in _PART_NAMES:
+            raise _invalid(f"unknown rule part {name!r}")
+        if name in parts:
+            raise _invalid(f"rule part {name} appears more than once")
+        parts[name] = raw.upper()
+    return parts
+
+
+def _build_rule(parts: dict[str, str]) -> _Rule:
+    if "FREQ" not in parts:
+        raise _invalid("FREQ is required")
+    return _Rule(
+        freq=_frequency(parts["FREQ"]),
+        interval=_positive_integer(parts, "INTERVAL") or 1,
+        count=_positive_integer(parts, "COUNT"),
+        until=_until(parts["UNTIL"]) if "UNTIL" in parts else None,
+        numbers={name: _numbers(name, raw) for name, raw in parts.items() if name in _NUMBER_PARTS},
+        weekdays=tuple(_weekday_item(item) for item in parts.get("BYDAY", "").split(",") if item),
+        wkst=_weekday_code("WKST", parts.get("WKST", "MO")),
+    )
+
+
+def _frequency(raw: str) -> _Frequency:
+    if raw not in _FREQUENCIES:
+        raise _invalid(f"FREQ must be one of {', '.join(_FREQUENCIES)}; got {raw!r}")
+    return _FREQUENCIES[raw]
+
+
+def _positive_integer(parts: dict[str, str], name: str) -> int | None:
+    raw = parts.get(name)
+    if raw is None:
+        return None
+    if not _POSITIVE_INTEGER.fullmatch(raw) or not 1 <= int(raw) <= _MAX_INTEGER:
+        raise _invalid(f"{name} must be an integer from 1 to {_MAX_INTEGER}; got {raw!r}")
+    return int(raw)
+
+
+def _numbers(name: str, raw: str) -> tuple[int, ...]:
+    return tuple(_number(name, item) for item in raw.split(","))
+
+
+def _number(name: str, item: str) -> int:
+    low, high, signed = _NUMBER_PARTS[name]
+    pattern = _SIGNED_NUMBER if signed else _UNSIGNED_NUMBER
+    if pattern.fullmatch(item) and low <= abs(int(item)) <= high:
+        return int(item)
+    allowed = f"-{high} to -{low} or {low} to {high}" if signed else f"{low} to {high}"
+    raise _invalid(f"{name} values must be integers from {allowed}; got {item!r}")
+
+
+def _weekday_code(name: str, raw: str) -> int:
+    if raw not in _WEEKDAYS:
+        raise _invalid(f"{name} must be one of {', '.join(_WEEKDAYS)}; got {raw!r}")
+    return _WEEKDAYS[raw]
+
+
+def _weekday_item(item: str) -> du.weekday:
+    match = _BYDAY_ITEM.fullmatch(item)
+    if match is None:
+        raise _invalid(f"BYDAY value {item!r} is not a weekday like MO, 1FR or -2MO")
+    sign, digits, code = match.groups()
+    if digits is None:
+        return du.weekday(_WEEKDAYS[code])
+    if not 1 <= int(digits) <= 53:
+        raise _invalid(f"BYDAY ordinal in {item!r} must be from 1 to 53 (or -53 to -1)")
+    return du.weekday(_WEEKDAYS[code], -int(digits) if sign == "-" else int(digits))
+
+
+def _until(raw: str) -> _Until:
+    match = _UNTIL_VALUE.fullmatch(raw)
+    if match is None:
+        raise _invalid(f"UNTIL must be a DATE like 20261231 or a DATE-TIME like "
+                       f"20261231T235959Z; got {raw!r}")
+    day, clock, utc_marker = match.groups()
+    if clock is None:
+        return _Until(None, datetime.combine(_stamp(day, "%Y%m%d"), time.max))
+    moment = _stamp(day + clock, "%Y%m%d%H%M%S")
+    return _Until(moment.replace(tzinfo=UTC), None) if utc_marker else _Until(None, moment)
+
+
+def _stamp(text: str, pattern: str) -> datetime:
+    try:
+        return datetime.strptime(text, pattern)
+    except ValueError:
+        raise _invalid(f"UNTIL {text!r} is not a valid date or time") from None
+
+
+def _check_combinations(rule: _Rule) -> None:
+    if rule.count is not None and rule.until is not None:
+        raise _invalid("COUNT and UNTIL must not both be given (RFC 5545 §3.3.10)")
+    for name, frequencies in _FREQUENCIES_ALLOWING.items():
+        if name in rule.numbers and rule.freq not in frequencies:
+            raise _invalid(f"{name} is not allowed with FREQ={du.FREQNAMES[rule.freq]}")
+    if "BYSETPOS" in rule.numbers and not (rule.weekdays or len(rule.numbers) > 1):
+        raise _invalid("BYSETPOS needs another BYxxx rule part to select from")
+    _check_ordinal_weekdays(rule)
+    _check_some_day_matches(rule)
+
+
+def _check_ordinal_weekdays(rule: _Rule) -> None:
+    ordinals = [day.n for day in rule.weekdays if day.n]
+    if not ordinals:
+        return
+    if rule.freq not in (du.MONTHLY, du.YEARLY):
+        raise _invalid("BYDAY ordinals such as 1FR need FREQ=MONTHLY or FREQ=YEARLY")
+    if "BYWEEKNO" in rule.numbers:
+        raise _invalid("BYDAY ordinals such as 1FR cannot be combined with BYWEEKNO")
+    within_month = rule.freq == du.MONTHLY or "BYMONTH" in rule.numbers
+    if within_month and any(abs(n) > 5 for n in ordinals):
+        raise _invalid("a BYDAY ordinal within a month must be from -5 to 5")
+
+
+def _check_some_day_matches(rule: _Rule) -> None:
+    # Without this, dateutil would search up to the year 9999 for a first instance.
+    if not {"BYMONTH", "BYMONTHDAY", "BYYEARDAY"} & rule.numbers.keys():
+        return
+    if not any(_day_matches(rule.numbers, facts) for facts in _SAMPLE_DAYS):
+        raise _invalid("BYMONTH, BYMONTHDAY and BYYEARDAY together exclude every day")
+
+
+def _day_facts(day: date) -> tuple[int, int, int, int, int]:
+    """(month, day of month, negative day of month, day of year, negative day of year)."""
+    month_length = calendar.monthrange(day.year, day.month)[1]
+    year_length = 366 if calendar.isleap(day.year) else 365
+    day_of_year = day.timetuple().tm_yday
+    return (day.month, day.day, day.day - month_length - 1, day_of_year,
+            day_of_year - year_length - 1)
+
+
+# Every day of one common and one leap year covers every (month, day) combination.
+_SAMPLE_DAYS: Final = tuple(
+    _day_facts(date(2023, 1, 1) + timedelta(days=offset)) for offset in range(365 + 366)
+)
+
+
+def _day_matches(numbers: Mapping[str, tuple[int, ...]], facts: tuple[int, ...]) -> bool:
+    month, month_day, negative_month_day, year_day, negative_year_day = facts
+    checks = (
+        ("BYMONTH", (month,)),
+        ("BYMONTHDAY", (month_day, negative_month_day)),
+        ("BYYEARDAY", (year_day, negative_year_day)),
+    )
+    return all(
+        name not in numbers or any(value in numbers[name] for value in values)
+        for name, values in checks
+    )
+
+
+# -- expansion context --------------------------------------------------------------------
+
+_EPSILON: Final = timedelta(microseconds=1)
+_FIRST_INSTANT: Final = datetime(2, 1, 1, tzinfo=UTC)
+_LAST_INSTANT: Final = datetime(9998, 12, 31, tzinfo=UTC)
+_LAST_WALL: Final = datetime(9999, 12, 31)
+_FIXED_PERIODS: Final = {
+    du.WEEKLY: timedelta(weeks=1),
+    du.DAILY: timedelta(days=1),
+    du.HOURLY: timedelta(hours=1),
+    du.MINUTELY: timedelta(minutes=1),
+    du.SECONDLY: timedelta(seconds=1),
+}
+# Parts whose meaning depends on the instances before the window: no skipping ahead.
+_HISTORY_PARTS: Final = frozenset({"BYSETPOS", "BYWEEKNO", "BYYEARDAY"})
+
+
+@dataclass(frozen=True)
+class _Context:
+    """A series prepared for expansion: UTC sets and the rule's dateutil arguments."""
+
+    zone: ZoneInfo
+    rule: _Rule | None
+    rule_kwargs: dict[str, Any] | None
+    count: int | None
+    first_wall: datetime
+    start: datetime
+    duration: timedelta
+    extras: frozenset[datetime]
+    excluded: frozenset[datetime]
+    overrides: Mapping[datetime, InstanceOverride]
+    until_stop: datetime
+
+
+@dataclass(frozen=True)
+class _Window:
+    start: datetime
+    end: datetime
+
+
+def _context(series: Series) -> _Context:
+    start, end = _utc(series.start, "series start"), _utc(series.end, "series end")
+    if end < start:
+        raise ValueError("series end precedes its start")
+    zone = _zone(series.timezone)
+    rule = None if series.rrule is None else _parse_rule(series.rrule)
+    first_wall = _wall(series.start, zone).replace(microsecond=0)
+    kwargs = None if rule is None else _rule_kwargs(rule, first_wall)
+    return _Context(
+        zone=zone,
+        rule=rule,
+        rule_kwargs=kwargs,
+        count=None if rule is None else _count_after_dtstart(rule, kwargs, first_wall),
+        first_wall=first_wall,
+        start=start,
+        duration=end - start,
+        extras=frozenset({start, *_utc_all(series.rdates, "rdate")}),
+        excluded=frozenset(_utc_all((*series.exdates, *series.cancelled), "exdate")),
+        overrides={_utc(key, "override key"): value for key, value in series.overrides.items()},
+        until_stop=_until_stop(rule, zone),
+    )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRecurrenceError(f"unknown time zone {name!r}") from None
+
+
+def _utc(moment: datetime, what: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be an aware datetime; got {moment!r}")
+    return moment.astimezone(UTC)
+
+
+def _utc_all(moments: Iterable[datetime], what: str) -> list[datetime]:
+    return [_utc(moment, what) for moment in moments]
+
+
+def _wall(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None, fold=0)
+
+
+def _rule_kwargs(rule: _Rule, first_wall: datetime) -> dict[str, Any] | None:
+    seconds = rule.numbers.get("BYSECOND")
+    if seconds is not None and set(seconds) == {60}:
+        return None  # only leap seconds: nothing a datetime can hold
+    kwargs: dict[str, Any] = {
+        "interval": rule.interval,
+        "wkst": rule.wkst,
+        "byweekday": rule.weekdays or None,
+        **{name.lower(): values for name, values in rule.numbers.items()},
+    }
+    if seconds is not None:
+        kwargs["bysecond"] = tuple(second for second in seconds if second != 60)
+    return _pin_implicit_parts(kwargs, rule.freq, first_wall)
+
+
+def _pin_implicit_parts(kwargs: dict[str, Any], freq: int, first: datetime) -> dict[str, Any]:
+    """Spell out what dateutil would derive from DTSTART, so a shifted DTSTART (see
+    ``_aligned_dtstart``) keeps the original day and time of the instances."""
+    day_parts = ("byweekno", "byyearday", "bymonthday", "byweekday")
+    if not any(kwargs.get(part) for part in day_parts):
+        if freq == du.YEARLY:
+            kwargs.setdefault("bymonth", (first.month,))
+        if freq in (du.YEARLY, du.MONTHLY):
+            kwargs["bymonthday"] = (first.day,)
+        if freq == du.WEEKLY:
+            kwargs["byweekday"] = (first.weekday(),)
+    for part, finer, value in (
+        ("byhour", du.HOURLY, first.hour),
+        ("byminute", du.MINUTELY, first.minute),
+        ("bysecond", du.SECONDLY, first.second),
+    ):
+        if freq < finer:
+            kwargs.setdefault(part, (value,))
+    return kwargs
+
+
+def _count_after_dtstart(rule: _Rule, kwargs: dict[str, Any] | None, first: datetime
+                         ) -> int | None:
+    """How many instances the rule itself must produce once DTSTART has been counted."""
+    if rule.count is None or kwargs is None:
+        return rule.count
+    first_generated = next(_generate(rule.freq, first, None, kwargs), None)
+    return rule.count if first_generated == first else rule.count - 1
+
+
+def _until_stop(rule: _Rule | None, zone: ZoneInfo) -> datetime:
+    """A wall time from which on no instance can be within UNTIL."""
+    if rule is None or rule.until is None:
+        return _LAST_WALL
+    if rule.until.wall is not None:
+        return min(rule.until.wall + _EPSILON, _LAST_WALL)
+    assert rule.until.instant is not None
+    return _wall_ceiling(zone, rule.until.instant + _EPSILON)
+
+
+# -- wall time <-> instant ----------------------------------------------------------------
+
+_OFFSET_PROBES: Final = 72
+_OFFSET_PROBE_STEP: Final = timedelta(hours=1)
+
+
+def _instant(context: _Context, wall: datetime) -> datetime:
+    if wall == context.first_wall:
+        return context.start  # keeps DTSTART's own fold and fraction of a second
+    # fold=0: the first of two equal wall times; the pre-gap offset in a gap (§3.3.5)
+    return wall.replace(tzinfo=context.zone, fold=0).astimezone(UTC)
+
+
+def _wall_floor(zone: ZoneInfo, moment: datetime) -> datetime:
+    """A wall time before which no wall time maps to ``moment`` or later."""
+    moment = _clamp(moment)
+    smallest, _ = _offset_extremes(zone, _whole_hour(moment))
+    return (moment + smallest).replace(tzinfo=None)
+
+
+def _wall_ceiling(zone: ZoneInfo, moment: datetime) -> datetime:
+    """A wall time from which on every wall time maps to ``moment`` or later."""
+    moment = _clamp(moment)
+    _, largest = _offset_extremes(zone, _whole_hour(moment))
+    return (moment + largest).replace(tzinfo=None)
+
+
+@lru_cache(maxsize=4096)
+def _offset_extremes(zone: ZoneInfo, moment: datetime) -> tuple[timedelta, timedelta]:
+    """Smallest and largest UTC offset of ``zone`` within three days of ``moment``.
+
+    A wall time maps to an instant through one of these offsets whenever either lies
+    within two days of ``moment``; the third day covers gaps of up to a day (Samoa 2011),
+    whose wall times use the offset from before the gap."""
+    offsets = {
+        _utc_offset(zone, moment + _OFFSET_PROBE_STEP * step)
+        for step in range(-_OFFSET_PROBES, _OFFSET_PROBES + 1)
+    }
+    return min(offsets), max(offsets)
+
+
+def _utc_offset(zone: ZoneInfo, moment: datetime) -> timedelta:
+    return moment.astimezone(zone).utcoffset() or timedelta()
+
+
+def _clamp(moment: datetime) -> datetime:
+    return min(max(moment, _FIRST_INSTANT), _LAST_INSTANT)
+
+
+def _whole_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+# -- rule instances -----------------------------------------------------------------------
+
+
+def _generate(freq: _Frequency, dtstart: datetime, count: int | None, kwargs: dict[str, Any]
+              ) -> Iterator[datetime]:
+    try:
+        yield from du.rrule(freq, dtstart=dtstart, count=count, cache=False, **kwargs)
+    except ValueError:
+        # dateutil found the BYxxx values unreachable from DTSTART with this INTERVAL
+        # (e.g. FREQ=HOURLY;INTERVAL=2;BYHOUR=3 at an even hour): no rule instances.
+        return
+
+
+def _rule_walls(context: _Context, dtstart: datetime) -> Iterator[datetime]:
+    if context.rule is None or context.rule_kwargs is None or context.count == 0:
+        return iter(())
+    return _generate(context.rule.freq, dtstart, context.count, context.rule_kwargs)
+
+
+def _rule_starts(context: _Context, wall_from: datetime, wall_to: datetime
+                 ) -> Iterator[datetime]:
+    """UTC starts of the rule instances with wall times in [wall_from, wall_to)."""
+    wall_to = min(wall_to, context.until_stop)
+    for wall in _rule_walls(context, _aligned_dtstart(context, wall_from)):
+        if wall >= wall_to:
+            return
+        if wall >= wall_from:
+            start = _instant(context, wall)
+            if _within_until(context, wall, start):
+                yield start
+
+
+def _within_until(context: _Context, wall: datetime, start: datetime) -> bool:
+    until = None if context.rule is None else context.rule.until
+    if until is None:
+        return True
+    if until.instant is not None:
+        return start <= until.instant
+    assert until.wall is not None
+    return wall <= until.wall
+
+
+def _can_skip_ahead(rule: _Rule) -> bool:
+    return rule.count is None and not _HISTORY_PARTS & rule.numbers.keys()
+
+
+def _aligned_dtstart(context: _Context, target: datetime) -> datetime:
+    """A DTSTART at most ``target`` that starts a period of the original rule, a whole
+    number of INTERVALs after the original DTSTART; iterating from it yields exactly the
+    original instances from ``target`` on.  Weeks stay aligned to WKST because the shift
+    is a whole number of weeks; months and years shift to their first day, the BYxxx
+    values taken from the original DTSTART being pinned by ``_pin_implicit_parts``."""
+    first, rule = context.first_wall, context.rule
+    if rule is None or target <= first or not _can_skip_ahead(rule):
+        return first
+    if rule.freq == du.YEARLY:
+        return _aligned_year_start(first, target, rule.interval)
+    if rule.freq == du.MONTHLY:
+        return _aligned_month_start(first, target, rule.interval)
+    period = _FIXED_PERIODS[rule.freq] * rule.interval
+    return first + period * ((target - first) // period)
+
+
+def _aligned_year_start(first: datetime, target: datetime, interval: int) -> datetime:
+    periods = (target.year - first.year) // interval
+    return datetime(first.year + periods * interval, 1, 1) if periods > 0 else first
+
+
+def _aligned_month_start(first: datetime, target: datetime, interval: int) -> datetime:
+    first_month = first.year * 12 + first.month - 1
+    periods = (target.year * 12 + target.month - 1 - first_month) // interval
+    if periods <= 0:
+        return first
+    year, month = divmod(first_month + periods * interval, 12)
+    return datetime(year, month + 1, 1)
+
+
+# -- expansion ----------------------------------------------------------------------------
+
+
+def expand(
+    series: Series,
+    window_start: datetime,
+    window_end: datetime,
+    limit: int = MAX_INSTANCES_PER_QUERY,
+) -> list[Occurrence]:
+    """The occurrences of ``series`` in [window_start, window_end), overrides applied,
+    sorted by (start, original_start).  Raises TooManyInstancesError past ``limit``."""
+    window = _Window(_utc(window_start, "window_start"), _utc(window_end, "window_end"))
+    context = _context(series)
+    if window.end <= window.start:
+        return []
+    occurrences = _plain_occurrences(context, window, limit) + _moved_occurrences(context, window)
+    if len(occurrences) > limit:
+        raise _too_many(limit)
+    return sorted(occurrences, key=lambda found: (found.start, found.original_start))
+
+
+def _too_many(limit: int) -> TooManyInstancesError:
+    return TooManyInstancesError(
+        f"more than {limit} instances fall in the window; ask for a smaller window"
+    )
+
+
+def _overlaps(start: datetime, end: datetime, window: _Window) -> bool:
+    if start == end:  # a point: otherwise it would fall between two adjacent windows
+        return window.start <= start < window.end
+    return start < window.end and end > window.start
+
+
+def _is_plain(context: _Context, original: datetime) -> bool:
+    return original not in context.excluded and original not in context.overrides
+
+
+def _original_starts(context: _Context, start_from: datetime, start_to: datetime
+                     ) -> Iterator[datetime]:
+    """Original starts of the series in [start_from, start_to), and maybe a few more."""
+    yield from (extra for extra in context.extras if start_from <= extra < start_to)
+    if context.rule is not None:
+        wall_from = _wall_floor(context.zone, start_from)
+        yield from _rule_starts(context, wall_from, _wall_ceiling(context.zone, start_to))
+
+
+def _plain_occurrences(context: _Context, window: _Window, limit: int) -> list[Occurrence]:
+    found: dict[datetime, Occurrence] = {}
+    for original in _original_starts(context, window.start - context.duration, window.end):
+        end = original + context.duration
+        if original in found or not _is_plain(context, original):
+            continue
+        if _overlaps(original, end, window):
+            found[original] = Occurrence(original, original, end, None)
+            if len(found) > limit:
+                raise _too_many(limit)
+    return list(found.values())
+
+
+def _moved_occurrences(context: _Context, window: _Window) -> list[Occurrence]:
+    moved = []
+    for original, override, start, end in _valid_overrides(context):
+        if _overlaps(start, end, window):
+            moved.append(Occurrence(original, start, end, override))
+    return moved
+
+
+def _valid_overrides(context: _Context
+                     ) -> Iterator[tuple[datetime, InstanceOverride, datetime, datetime]]:
+    """(original start, override, new UTC start, new UTC end) of overrides that still
+    change an instance of the series."""
+    for original, override in context.overrides.items():
+        if original not in context.excluded and _belongs(context, original):
+            start, end = _utc(override.start, "override start"), _utc(override.end, "override end")
+            yield original, override, start, end
+
+
+def _belongs(context: _Context, original: datetime) -> bool:
+    return original in set(_original_starts(context, original, original + _EPSILON))
+
+
+# -- bounds -------------------------------------------------------------------------------
+
+
+def series_bounds(series: Series) -> tuple[datetime, datetime | None]:
+    """Earliest start and latest end of any occurrence (overrides included), in UTC; the
+    latest is None when the series never ends (no UNTIL, or COUNT above 10 000).  A series
+    left without any occurrence reports its DTSTART instant twice."""
+    context = _context(series)
+    earliest = _earliest_start(context)
+    if earliest is None:
+        return context.start, context.start
+    return earliest, _latest_end(context)
+
+
+def _earliest_start(context: _Context) -> datetime | None:
+    starts = [extra for extra in context.extras if _is_plain(context, extra)]
+    starts += [start for _, _, start, _ in _valid_overrides(context)]
+    first_of_rule = _first_plain_rule_start(context)
+    if first_of_rule is not None:
+        starts.append(first_of_rule)
+    return min(starts, default=None)
+
+
+def _first_plain_rule_start(context: _Context) -> datetime | None:
+    every = _rule_starts(context, context.first_wall, _LAST_WALL)
+    first = next((start for start in every if _is_plain(context, start)), None)
+    if first is None:
+        return None
+    # A later wall time in a DST gap can map to an earlier instant.
+    nearby = _rule_starts(context, context.first_wall, _wall_ceiling(context.zone, first))
+    return min((start for start in nearby if _is_plain(context, start)), default=first)
+
+
+def _latest_end(context: _Context) -> datetime | None:
+    if not _is_bounded(context):
+        return None
+    ends = [extra + context.duration for extra in context.extras if _is_plain(context, extra)]
+    ends += [end for _, _, _, end in _valid_overrides(context)]
+    last_of_rule = _last_plain_rule_start(context)
+    if last_of_rule is not None:
+        ends.append(last_of_rule + context.duration)
+    return max(ends, default=None)
+
+
+def _is_bounded(context: _Context) -> bool:
+    rule = context.rule
+    if rule is None or rule.until is not None:
+        return True
+    return rule.count is not None and rule.count <= _COUNT_ITERATION_LIMIT
+
+
+def _last_plain_rule_start(context: _Context) -> datetime | None:
+    if context.rule is None:
+        return None
+    if context.rule.count is not None:
+        every = _rule_starts(context, context.first_wall, _LAST_WALL)
+        return max((start for start in every if _is_plain(context, start)), default=None)
+    return _last_plain_start_before_until(context)
+
+
+def _last_plain_start_before_until(context: _Context) -> datetime | None:
+    """Search backwards from UNTIL in chunks that double in length."""
+    assert context.rule is not None
+    first, wall_to = context.first_wall, context.until_stop
+    span = _search_span(context.rule) if _can_skip_ahead(context.rule) else wall_to - first
+    while wall_to > first:
+        wall_from = wall_to - min(span, wall_to - first)
+        plain = [s for s in _rule_starts(context, wall_from, wall_to) if _is_plain(context, s)]
+        if plain:
+            return _latest_nearby(context, max(plain), wall_from)
+        wall_to, span = wall_from, span * 2
+    return None
+
+
+def _search_span(rule: _Rule) -> timedelta:
+    if rule.freq == du.YEARLY:
+        return timedelta(days=366) * rule.interval * 2
+    if rule.freq == du.MONTHLY:
+        return timedelta(days=31) * rule.interval * 2
+    return _FIXED_PERIODS[rule.freq] * rule.interval * 2
+
+
+def _latest_nearby(context: _Context, latest: datetime, wall_to: datetime) -> datetime:
+    # A wall time in a DST gap just before the chunk can map to a later instant.
+    wall_from = _wall_floor(context.zone, latest)
+    earlier = _rule_starts(context, wall_from, wall_to)
+    return max((start for start in earlier if _is_plain(context, start)), default=latest)

@@ -1,0 +1,95 @@
+"""The calendar projection: each event's current state (what GET /v1/events shows),
+every guest's RSVP, and one row per participant per event with the span of time the
+event's instances occupy. Views expand recurring series inside the asked window at
+read time, so an unbounded series is never materialised (README: Recurrence)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from domain.calendar_event import CalendarEvent
+from domain.invitation import Invitation
+from domain.recurrence import series_bounds
+from projections.base import Tx
+from projections.event_state import EventState
+
+FOREVER = "9999-12-31T00:00:00Z"
+# All-day events keep their calendar date for every viewer; their stored span is widened
+# by the largest UTC offsets so a viewer in any zone finds them.
+ALL_DAY_SLACK = timedelta(hours=14)
+
+
+def utc_text(instant: datetime) -> str:
+    """Fixed-width UTC text: orders the same as the instants it names."""
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def span_of(state: EventState) -> tuple[str, str]:
+    first, last = series_bounds(state.series)
+    slack = ALL_DAY_SLACK if state.details.all_day else timedelta(0)
+    end = FOREVER if last is None else utc_text(last + slack)
+    return utc_text(first - slack), end
+
+
+class CalendarProjection:
+    name = "calendar"
+
+    def schema(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS cal_events (event_id TEXT PRIMARY KEY,"
+            " organizer_id TEXT NOT NULL, state TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS cal_guests (event_id TEXT NOT NULL,"
+            " user_id TEXT NOT NULL, rsvp_status TEXT NOT NULL, updated_at TEXT NOT NULL,"
+            " PRIMARY KEY (event_id, user_id))",
+            "CREATE TABLE IF NOT EXISTS cal_entries (user_id TEXT NOT NULL,"
+            " event_id TEXT NOT NULL, span_start TEXT NOT NULL, span_end TEXT NOT NULL,"
+            " PRIMARY KEY (user_id, event_id))",
+            "CREATE INDEX IF NOT EXISTS cal_entries_by_end ON cal_entries (user_id, span_end)",
+        ]
+
+    def tables(self) -> list[str]:
+        return ["cal_events", "cal_guests", "cal_entries"]
+
+    def process(self, event: Any, tx: Tx) -> None:
+        if isinstance(event, CalendarEvent.Scheduled):  # type: ignore[attr-defined]
+            self._scheduled(event, tx)
+        elif isinstance(event, CalendarEvent.Event):  # type: ignore[attr-defined]
+            self._changed(event, tx)
+        elif isinstance(event, Invitation.Responded):  # type: ignore[attr-defined]
+            self._responded(event, tx)
+
+    def _scheduled(self, event: Any, tx: Tx) -> None:
+        state = EventState.scheduled(event)
+        tx.execute("INSERT INTO cal_events (event_id, organizer_id, state) VALUES (?, ?, ?)",
+                   (state.doc["event_id"], state.organizer_id, state.dumps()))
+        self._write_entries(state, tx)
+
+    def _changed(self, event: Any, tx: Tx) -> None:
+        event_id = str(event.originator_id)
+        rows = tx.query("SELECT state FROM cal_events WHERE event_id = ?", (event_id,))
+        state = EventState.loads(rows[0][0])
+        state.apply(event)
+        tx.execute("UPDATE cal_events SET state = ? WHERE event_id = ?",
+                   (state.dumps(), event_id))
+        tx.execute("DELETE FROM cal_entries WHERE event_id = ?", (event_id,))
+        for guest_id in getattr(event, "uninvited", []):
+            tx.execute("DELETE FROM cal_guests WHERE event_id = ? AND user_id = ?",
+                       (event_id, guest_id))
+        if not state.cancelled:
+            self._write_entries(state, tx)
+
+    def _write_entries(self, state: EventState, tx: Tx) -> None:
+        span_start, span_end = span_of(state)
+        rows = [(user, state.doc["event_id"], span_start, span_end)
+                for user in state.participants]
+        tx.executemany("INSERT INTO cal_entries (user_id, event_id, span_start, span_end)"
+                       " VALUES (?, ?, ?, ?)", rows)
+
+    def _responded(self, event: Any, tx: Tx) -> None:
+        tx.execute(
+            "INSERT INTO cal_guests (event_id, user_id, rsvp_status, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (event_id, user_id) DO UPDATE"
+            " SET rsvp_status = excluded.rsvp_status, updated_at = excluded.updated_at",
+            (str(event.event_id), str(event.guest_id), event.status,
+             event.timestamp.isoformat()))

@@ -1,0 +1,80 @@
+"""An event's current state as projections keep it: a JSON document rebuilt from the
+CalendarEvent's domain events (which carry changes, not whole states)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from domain.series import series_of, surviving_overrides
+from domain.recurrence import Series
+from domain.values import EventDetails, parse_changes
+
+
+class EventState:
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    @classmethod
+    def scheduled(cls, e: Any) -> EventState:
+        return cls({
+            "event_id": str(e.originator_id), "organizer_id": str(e.organizer_id),
+            "details": e.details, "guests": e.guests, "overrides": {}, "cancelled": [],
+            "status": "confirmed", "version": e.originator_version,
+            "series_id": str(e.series_id) if e.series_id else None,
+            "created_at": e.timestamp.isoformat(), "updated_at": e.timestamp.isoformat(),
+        })
+
+    @classmethod
+    def loads(cls, text: str) -> EventState:
+        return cls(json.loads(text))
+
+    def dumps(self) -> str:
+        return json.dumps(self.doc, separators=(",", ":"))
+
+    def apply(self, e: Any) -> None:
+        """Fold one later domain event of the same CalendarEvent into the state."""
+        name = type(e).__name__
+        if name == "Updated":
+            self._updated(e)
+        elif name == "InstanceOverridden":
+            self.doc["overrides"][e.instance] = e.override
+        elif name == "InstanceCancelled":
+            self.doc["cancelled"].append(e.instance)
+            self.doc["overrides"].pop(e.instance, None)
+        elif name == "Cancelled":
+            self.doc["status"] = "cancelled"
+        self.doc["version"] = e.originator_version
+        self.doc["updated_at"] = e.timestamp.isoformat()
+
+    def _updated(self, e: Any) -> None:
+        details = self.details.changed(parse_changes(e.changes))
+        self.doc["details"] = details.as_record()
+        self.doc["overrides"] = surviving_overrides(details, self.doc["overrides"])
+        self.doc["guests"].update(e.invited)
+        for guest_id in e.uninvited:
+            self.doc["guests"].pop(guest_id, None)
+
+    @property
+    def details(self) -> EventDetails:
+        return EventDetails.from_record(self.doc["details"])
+
+    @property
+    def series(self) -> Series:
+        return series_of(self.details, self.doc["overrides"], set(self.doc["cancelled"]))
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.doc["status"] == "cancelled")
+
+    @property
+    def organizer_id(self) -> str:
+        return str(self.doc["organizer_id"])
+
+    @property
+    def guest_ids(self) -> list[str]:
+        return list(self.doc["guests"])
+
+    @property
+    def participants(self) -> list[str]:
+        return [self.organizer_id, *self.guest_ids]

@@ -1,0 +1,131 @@
+"""The free/busy projection: who is busy when, as 96-slot day masks.
+
+A single event becomes one mask per participant per UTC day it touches. A recurring
+series is kept as a rule row per participant and expanded inside the asked window at
+read time (cost in proportion to the instances in the window), so an unbounded series
+costs nothing to store. Masks are kept per event, and a user's day is the OR of them:
+removing one event never frees a slot another event still holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from domain.calendar_event import CalendarEvent
+from domain.freebusy import slot_masks
+from domain.invitation import Invitation
+from projections.base import Tx
+from projections.calendar import span_of
+from projections.event_state import EventState
+
+MASK_BYTES = 12
+
+
+def mask_to_bytes(mask: int) -> bytes:
+    return mask.to_bytes(MASK_BYTES, "little")
+
+
+def mask_from_bytes(blob: bytes) -> int:
+    return int.from_bytes(blob, "little")
+
+
+@dataclass(frozen=True)
+class BusyContribution:
+    """What one event makes busy: day masks for a single event, or the users who hold a
+    recurring series (expanded at read time)."""
+
+    busy_users: list[str]
+    masks: dict[date, int]
+    recurring: bool
+
+
+def contribution(state: EventState, declined: set[str]) -> BusyContribution:
+    """Opaque, not cancelled: busy for the organizer and every guest who has not said no."""
+    details = state.details
+    if state.cancelled or details.transparency != "opaque":
+        return BusyContribution([], {}, False)
+    users = [u for u in state.participants if u not in declined]
+    if details.rrule or details.rdates:
+        return BusyContribution(users, {}, True)
+    return BusyContribution(users, slot_masks(details.start, details.end), False)
+
+
+class FreeBusyProjection:
+    name = "freebusy"
+
+    def schema(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS fb_events (event_id TEXT PRIMARY KEY,"
+            " state TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS fb_declined (event_id TEXT NOT NULL,"
+            " user_id TEXT NOT NULL, PRIMARY KEY (event_id, user_id))",
+            "CREATE TABLE IF NOT EXISTS fb_masks (user_id TEXT NOT NULL, day TEXT NOT NULL,"
+            " event_id TEXT NOT NULL, mask BLOB NOT NULL, PRIMARY KEY (user_id, day, event_id))",
+            "CREATE INDEX IF NOT EXISTS fb_masks_by_event ON fb_masks (event_id)",
+            "CREATE TABLE IF NOT EXISTS fb_series (user_id TEXT NOT NULL,"
+            " event_id TEXT NOT NULL, span_start TEXT NOT NULL, span_end TEXT NOT NULL,"
+            " PRIMARY KEY (user_id, event_id))",
+            "CREATE INDEX IF NOT EXISTS fb_series_by_event ON fb_series (event_id)",
+        ]
+
+    def tables(self) -> list[str]:
+        return ["fb_events", "fb_declined", "fb_masks", "fb_series"]
+
+    def process(self, event: Any, tx: Tx) -> None:
+        if isinstance(event, CalendarEvent.Scheduled):  # type: ignore[attr-defined]
+            state = EventState.scheduled(event)
+            tx.execute("INSERT INTO fb_events (event_id, state) VALUES (?, ?)",
+                       (state.doc["event_id"], state.dumps()))
+            self._rewrite(state, tx)
+        elif isinstance(event, CalendarEvent.Event):  # type: ignore[attr-defined]
+            self._changed(event, tx)
+        elif isinstance(event, Invitation.Responded):  # type: ignore[attr-defined]
+            self._responded(event, tx)
+
+    def _changed(self, event: Any, tx: Tx) -> None:
+        state = _load(str(event.originator_id), tx)
+        if state is None:
+            return
+        state.apply(event)
+        tx.execute("UPDATE fb_events SET state = ? WHERE event_id = ?",
+                   (state.dumps(), state.doc["event_id"]))
+        self._rewrite(state, tx)
+
+    def _responded(self, event: Any, tx: Tx) -> None:
+        event_id, guest_id = str(event.event_id), str(event.guest_id)
+        tx.execute("DELETE FROM fb_declined WHERE event_id = ? AND user_id = ?",
+                   (event_id, guest_id))
+        if event.status == "no":
+            tx.execute("INSERT INTO fb_declined (event_id, user_id) VALUES (?, ?)",
+                       (event_id, guest_id))
+        state = _load(event_id, tx)
+        if state is not None:
+            self._rewrite(state, tx)
+
+    def _rewrite(self, state: EventState, tx: Tx) -> None:
+        event_id = state.doc["event_id"]
+        tx.execute("DELETE FROM fb_masks WHERE event_id = ?", (event_id,))
+        tx.execute("DELETE FROM fb_series WHERE event_id = ?", (event_id,))
+        busy = contribution(state, _declined(event_id, tx))
+        if busy.recurring:
+            span_start, span_end = span_of(state)
+            tx.executemany(
+                "INSERT INTO fb_series (user_id, event_id, span_start, span_end)"
+                " VALUES (?, ?, ?, ?)",
+                [(u, event_id, span_start, span_end) for u in busy.busy_users])
+        else:
+            tx.executemany(
+                "INSERT INTO fb_masks (user_id, day, event_id, mask) VALUES (?, ?, ?, ?)",
+                [(u, day.isoformat(), event_id, mask_to_bytes(mask))
+                 for u in busy.busy_users for day, mask in busy.masks.items()])
+
+
+def _load(event_id: str, tx: Tx) -> EventState | None:
+    rows = tx.query("SELECT state FROM fb_events WHERE event_id = ?", (event_id,))
+    return EventState.loads(rows[0][0]) if rows else None
+
+
+def _declined(event_id: str, tx: Tx) -> set[str]:
+    rows = tx.query("SELECT user_id FROM fb_declined WHERE event_id = ?", (event_id,))
+    return {r[0] for r in rows}

@@ -1,0 +1,186 @@
+"""Queries over the projections. Nothing here loads an aggregate or touches the event
+store; recurring series are expanded inside the asked window only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from domain import freebusy
+from domain.recurrence import expand
+from projections.calendar import ALL_DAY_SLACK, utc_text
+from projections.event_state import EventState
+from projections.freebusy import mask_from_bytes
+from read_api.rendering import all_day_bounds, render_event, render_instance, render_times
+from read_api.store import ReadStore
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+# -- users ------------------------------------------------------------------------------
+
+
+def user_profile(store: ReadStore, user_id: str) -> dict[str, Any] | None:
+    rows = store.query("SELECT email, name, timezone, week_start, working_hours FROM users"
+                       " WHERE user_id = ?", (user_id,))
+    if not rows:
+        return None
+    email, name, tz, week_start, working_hours = rows[0]
+    return {"user_id": user_id, "email": email, "name": name, "timezone": tz,
+            "week_start": week_start, "working_hours": json.loads(working_hours)}
+
+
+def unknown_users(store: ReadStore, user_ids: list[str]) -> list[str]:
+    marks = ",".join("?" * len(user_ids))
+    rows = store.query(f"SELECT user_id FROM users WHERE user_id IN ({marks})", user_ids)
+    known = {r[0] for r in rows}
+    return [u for u in user_ids if u not in known]
+
+
+# -- events -----------------------------------------------------------------------------
+
+
+def event_state(store: ReadStore, event_id: str, viewer: str) -> EventState | None:
+    """The event if `viewer` organizes it or is invited, else None (never leak existence)."""
+    rows = store.query("SELECT state FROM cal_events WHERE event_id = ?", (event_id,))
+    if not rows:
+        return None
+    state = EventState.loads(rows[0][0])
+    return state if viewer in state.participants else None
+
+
+def rsvps(store: ReadStore, event_id: str) -> dict[str, str]:
+    rows = store.query("SELECT user_id, rsvp_status FROM cal_guests WHERE event_id = ?",
+                       (event_id,))
+    return dict(rows)
+
+
+def event(store: ReadStore, event_id: str, viewer: str, tz: ZoneInfo | None
+          ) -> dict[str, Any] | None:
+    state = event_state(store, event_id, viewer)
+    return None if state is None else render_event(state, rsvps(store, event_id), tz)
+
+
+def instances(store: ReadStore, event_id: str, viewer: str, window: Window,
+              tz: ZoneInfo | None) -> list[dict[str, Any]] | None:
+    state = event_state(store, event_id, viewer)
+    if state is None:
+        return None
+    if state.cancelled:
+        return []
+    rsvp = _rsvp_for(state, viewer, rsvps(store, event_id).get(viewer))
+    return _instances_in(state, window, rsvp, tz, tz or ZoneInfo("UTC"))
+
+
+# -- the calendar view ------------------------------------------------------------------
+
+
+def calendar_view(store: ReadStore, user_id: str, window: Window, viewer_zone: ZoneInfo,
+                  tz: ZoneInfo | None, include_declined: bool) -> list[dict[str, Any]]:
+    rows = store.query(
+        "SELECT e.state, g.rsvp_status FROM cal_entries c"
+        " JOIN cal_events e ON e.event_id = c.event_id"
+        " LEFT JOIN cal_guests g ON g.event_id = c.event_id AND g.user_id = c.user_id"
+        " WHERE c.user_id = ? AND c.span_end > ? AND c.span_start < ?",
+        (user_id, utc_text(window.start), utc_text(window.end)))
+    items: list[dict[str, Any]] = []
+    for state_text, guest_rsvp in rows:
+        state = EventState.loads(state_text)
+        rsvp = _rsvp_for(state, user_id, guest_rsvp)
+        if rsvp != "no" or include_declined:
+            items.extend(_instances_in(state, window, rsvp, tz, viewer_zone))
+    return sorted(items, key=lambda i: (i["_sort"], i["event_id"]))
+
+
+def strip_sort_keys(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for item in items:
+        item.pop("_sort", None)
+    return items
+
+
+def _rsvp_for(state: EventState, user_id: str, guest_rsvp: str | None) -> str:
+    return "organizer" if user_id == state.organizer_id else guest_rsvp or "pending"
+
+
+def _instances_in(state: EventState, window: Window, rsvp: str, tz: ZoneInfo | None,
+                  viewer_zone: ZoneInfo) -> list[dict[str, Any]]:
+    details = state.details
+    if not details.all_day:
+        found = expand(state.series, window.start, window.end)
+        return [{**render_instance(state, o, rsvp, tz), "_sort": o.start} for o in found]
+    wide = expand(state.series, window.start - ALL_DAY_SLACK, window.end + ALL_DAY_SLACK)
+    items = []
+    for o in wide:
+        start, end = all_day_bounds(o, details.timezone, viewer_zone)
+        if start < window.end and end > window.start:
+            items.append({**render_instance(state, o, rsvp, tz), "_sort": start})
+    return items
+
+
+# -- invitations ------------------------------------------------------------------------
+
+
+def inbox(store: ReadStore, guest_id: str, status: str | None) -> list[dict[str, Any]]:
+    sql = ("SELECT event_id, organizer_id, summary, rsvp_status, invited_at FROM inbox"
+           " WHERE guest_id = ? AND active = 1")
+    params: list[Any] = [guest_id]
+    if status:
+        sql += " AND rsvp_status = ?"
+        params.append(status)
+    rows = store.query(sql + " ORDER BY invited_at, event_id", params)
+    return [_inbox_item(*row) for row in rows]
+
+
+def _inbox_item(event_id: str, organizer_id: str, summary: str, rsvp: str,
+                invited_at: str) -> dict[str, Any]:
+    s = json.loads(summary)
+    start, end = datetime.fromisoformat(s["start"]), datetime.fromisoformat(s["end"])
+    start_text, end_text = render_times(start, end, s["all_day"], s["timezone"], None)
+    return {"event_id": event_id, "organizer_id": organizer_id, "title": s["title"],
+            "start": start_text, "end": end_text, "rsvp_status": rsvp,
+            "invited_at": invited_at}
+
+
+# -- availability -----------------------------------------------------------------------
+
+
+def busy_masks(store: ReadStore, user_ids: list[str], window: Window
+               ) -> dict[str, dict[date, int]]:
+    """Each user's busy slots in the window: stored masks of single events OR the
+    window's instances of the recurring series they hold."""
+    masks: dict[str, dict[date, int]] = {u: {} for u in user_ids}
+    for user_id, day, mask in _stored_masks(store, user_ids, window):
+        days = masks[user_id]
+        day_value = date.fromisoformat(day)
+        days[day_value] = days.get(day_value, 0) | mask_from_bytes(mask)
+    for user_id, state_text in _recurring(store, user_ids, window):
+        for o in expand(EventState.loads(state_text).series, window.start, window.end):
+            masks[user_id] = freebusy.union(masks[user_id], freebusy.slot_masks(o.start, o.end))
+    return masks
+
+
+def _stored_masks(store: ReadStore, user_ids: list[str], window: Window
+                  ) -> Iterable[tuple[str, str, bytes]]:
+    marks = ",".join("?" * len(user_ids))
+    first, last = window.start.date() - timedelta(days=1), window.end.date()
+    return store.query(f"SELECT user_id, day, mask FROM fb_masks WHERE user_id IN ({marks})"
+                       " AND day >= ? AND day <= ?",
+                       (*user_ids, first.isoformat(), last.isoformat()))
+
+
+def _recurring(store: ReadStore, user_ids: list[str], window: Window
+               ) -> Iterable[tuple[str, str]]:
+    marks = ",".join("?" * len(user_ids))
+    return store.query(
+        f"SELECT s.user_id, e.state FROM fb_series s JOIN fb_events e"
+        f" ON e.event_id = s.event_id WHERE s.user_id IN ({marks})"
+        " AND s.span_end > ? AND s.span_start < ?",
+        (*user_ids, utc_text(window.start), utc_text(window.end)))

@@ -1,0 +1,23 @@
+"""The read side's port: queries over projection tables, plus read-your-own-writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+from uuid import UUID
+
+
+class ReadStore(Protocol):
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+class OwnWrites(Protocol):
+    def wait(self, user_id: UUID, projections: Sequence[str]) -> bool:
+        """Wait until the named projections reflect the user's latest write."""
+        ...
+
+
+class HistoryReader(Protocol):
+    def history(self, user_id: UUID, event_id: UUID) -> list[dict[str, Any]] | None:
+        """The event's audit trail, or None when the caller cannot see the event."""
+        ...
