@@ -14,5 +14,5 @@ class CalendarShard(Application[UUID]):
 
     def __init__(self, index: int, env: dict[str, str]) -> None:
         self.index = index
-        self.name = f"calendar_shard_{index}"  # type: ignore[misc]
+        self.name = f"calendar_shard_{index}"
         super().__init__(env)

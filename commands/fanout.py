@@ -32,7 +32,7 @@ class InvitationFanout:
             return
         version = domain_event.originator_version
         shard = self.stores.event_shard(domain_event.originator_id)
-        event = shard.repository.get(domain_event.originator_id, version=version)
+        event: CalendarEvent = shard.repository.get(domain_event.originator_id, version=version)
         assert isinstance(event, CalendarEvent)
         for guest_id in _touched_guests(domain_event, event):
             self._sync(event, UUID(guest_id), version)

@@ -55,7 +55,7 @@ class CalendarStores:
 
     def load(self, shard: CalendarShard, aggregate_id: UUID, kind: type[A]) -> A:
         try:
-            aggregate = shard.repository.get(aggregate_id)
+            aggregate: Aggregate = shard.repository.get(aggregate_id)
         except AggregateNotFoundError as error:
             raise NotFoundError(str(aggregate_id)) from error
         if not isinstance(aggregate, kind):

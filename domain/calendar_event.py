@@ -6,7 +6,7 @@ token clients send back) grows by one per successful edit.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,8 +14,8 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import EventCancelledError, NoSuchInstanceError, NotOrganizerError
 from domain.recurrence import Series, parse_instance_key
-from domain.series import instance_exists, series_of, surviving_overrides
 from domain.routing import event_id_for
+from domain.series import instance_exists, series_of, surviving_overrides
 from domain.values import EventDetails, parse_changes, record_changes
 
 MAX_GUESTS = 5000
@@ -25,10 +25,12 @@ class CalendarEvent(Aggregate):
     TOPIC = "calendar:CalendarEvent"
 
     class Created(Aggregate.Created):
-        TOPIC = "calendar:CalendarEvent.Created"  # unused; the library wants every event class named
+        """Unused; the library wants every event class of the aggregate named."""
+
+        TOPIC = "calendar:CalendarEvent.Created"
 
     @staticmethod
-    def create_id(organizer_id: UUID, **_: Any) -> UUID:  # type: ignore[override]
+    def create_id(organizer_id: UUID, **_: Any) -> UUID:
         return event_id_for(organizer_id)
 
     @event("Scheduled", topic="calendar:CalendarEvent.Scheduled")

@@ -25,10 +25,12 @@ class Invitation(Aggregate):
     TOPIC = "calendar:Invitation"
 
     class Created(Aggregate.Created):
-        TOPIC = "calendar:Invitation.Created"  # unused; the library wants every event class named
+        """Unused; the library wants every event class of the aggregate named."""
+
+        TOPIC = "calendar:Invitation.Created"
 
     @staticmethod
-    def create_id(event_id: UUID, guest_id: UUID) -> UUID:  # type: ignore[override]
+    def create_id(event_id: UUID, guest_id: UUID) -> UUID:
         return uuid5(NAMESPACE_URL, f"invitation:{event_id}:{guest_id}")
 
     @event("Extended", topic="calendar:Invitation.Extended")

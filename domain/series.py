@@ -30,7 +30,9 @@ def surviving_overrides(
 
 
 def series_of(
-    details: EventDetails, overrides: dict[str, dict[str, Any]], cancelled: set[str] | frozenset[str]
+    details: EventDetails,
+    overrides: dict[str, dict[str, Any]],
+    cancelled: set[str] | frozenset[str],
 ) -> Series:
     """The recurrence view of an event's state, shared by the aggregate and projections."""
     return Series(

@@ -20,10 +20,12 @@ class User(Aggregate):
     TOPIC = "calendar:User"
 
     class Created(Aggregate.Created):
-        TOPIC = "calendar:User.Created"  # unused; the library wants every event class named
+        """Unused; the library wants every event class of the aggregate named."""
+
+        TOPIC = "calendar:User.Created"
 
     @staticmethod
-    def create_id(email: str, **_: Any) -> UUID:  # type: ignore[override]
+    def create_id(email: str, **_: Any) -> UUID:
         return uuid5(NAMESPACE_URL, f"mailto:{normalise_email(email)}")
 
     @classmethod

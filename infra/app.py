@@ -30,7 +30,7 @@ def create_app(container: Container, start_delivery: bool = True) -> FastAPI:
     app.include_router(write_router)
     app.include_router(read_router)
     problems.install(app)
-    app.add_middleware(WriteGuard, tokens=container.tokens,  # type: ignore[arg-type]
+    app.add_middleware(WriteGuard, tokens=container.tokens,
                        store=container.idempotency)
     _operations(app, container)
     return app

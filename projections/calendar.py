@@ -5,7 +5,7 @@ read time, so an unbounded series is never materialised (README: Recurrence)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.calendar_event import CalendarEvent
@@ -22,7 +22,7 @@ ALL_DAY_SLACK = timedelta(hours=14)
 
 def utc_text(instant: datetime) -> str:
     """Fixed-width UTC text: orders the same as the instants it names."""
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def span_of(state: EventState) -> tuple[str, str]:
@@ -54,7 +54,7 @@ class CalendarProjection:
     def process(self, event: Any, tx: Tx) -> None:
         if isinstance(event, CalendarEvent.Scheduled):  # type: ignore[attr-defined]
             self._scheduled(event, tx)
-        elif isinstance(event, CalendarEvent.Event):  # type: ignore[attr-defined]
+        elif isinstance(event, CalendarEvent.Event):
             self._changed(event, tx)
         elif isinstance(event, Invitation.Responded):  # type: ignore[attr-defined]
             self._responded(event, tx)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from domain.series import series_of, surviving_overrides
 from domain.recurrence import Series
+from domain.series import series_of, surviving_overrides
 from domain.values import EventDetails, parse_changes
 
 

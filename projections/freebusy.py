@@ -78,7 +78,7 @@ class FreeBusyProjection:
             tx.execute("INSERT INTO fb_events (event_id, state) VALUES (?, ?)",
                        (state.doc["event_id"], state.dumps()))
             self._rewrite(state, tx)
-        elif isinstance(event, CalendarEvent.Event):  # type: ignore[attr-defined]
+        elif isinstance(event, CalendarEvent.Event):
             self._changed(event, tx)
         elif isinstance(event, Invitation.Responded):  # type: ignore[attr-defined]
             self._responded(event, tx)

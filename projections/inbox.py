@@ -25,9 +25,7 @@ class InboxProjection:
         return ["inbox"]
 
     def process(self, event: Any, tx: Tx) -> None:
-        if not isinstance(event, Invitation.Event):  # type: ignore[attr-defined]
-            return
-        kind = type(event).__name__
+        kind = type(event).__name__ if isinstance(event, Invitation.Event) else None
         if kind == "Extended":
             self._extended(event, tx)
         elif kind in ("SummaryChanged", "Renewed"):
