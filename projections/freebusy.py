@@ -16,18 +16,9 @@ from domain.calendar_event import CalendarEvent
 from domain.freebusy import slot_masks
 from domain.invitation import Invitation
 from projections.base import Tx
-from projections.calendar import span_of
 from projections.event_state import EventState
-
-MASK_BYTES = 12
-
-
-def mask_to_bytes(mask: int) -> bytes:
-    return mask.to_bytes(MASK_BYTES, "little")
-
-
-def mask_from_bytes(blob: bytes) -> int:
-    return int.from_bytes(blob, "little")
+from projections.masks import mask_to_bytes
+from projections.spans import span_of
 
 
 @dataclass(frozen=True)

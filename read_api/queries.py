@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from domain import freebusy
 from domain.recurrence import expand
-from projections.calendar import ALL_DAY_SLACK, utc_text
 from projections.event_state import EventState
-from projections.freebusy import mask_from_bytes
+from projections.masks import mask_from_bytes
+from projections.spans import ALL_DAY_SLACK, utc_text
 from read_api.rendering import all_day_bounds, render_event, render_instance, render_times
 from read_api.store import ReadStore
 
