@@ -55,9 +55,6 @@ class CalendarProjection:
         tx.execute("UPDATE cal_events SET state = ? WHERE event_id = ?",
                    (state.dumps(), event_id))
         tx.execute("DELETE FROM cal_entries WHERE event_id = ?", (event_id,))
-        for guest_id in getattr(event, "uninvited", []):
-            tx.execute("DELETE FROM cal_guests WHERE event_id = ? AND user_id = ?",
-                       (event_id, guest_id))
         if not state.cancelled:
             self._write_entries(state, tx)
 
@@ -69,6 +66,9 @@ class CalendarProjection:
                        " VALUES (?, ?, ?, ?)", rows)
 
     def _responded(self, event: Any, tx: Tx) -> None:
+        """RSVPs come from the guest's shard, in no fixed order relative to the event's own
+        changes; keeping every answer (membership comes from the event's state) makes the
+        result the same in any interleaving, so replay equals live."""
         tx.execute(
             "INSERT INTO cal_guests (event_id, user_id, rsvp_status, updated_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (event_id, user_id) DO UPDATE"
