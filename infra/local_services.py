@@ -74,7 +74,7 @@ ERROR_WORDS = ("ERROR", "FATAL", "Exception", "# ")
 # Unix socket paths are limited to 107 bytes; deeper base dirs fall back to TCP only.
 MAX_SOCKET_DIR_LEN = 80
 
-# Popen handles of brokers started by this process: kept so they can be reaped (no
+# Popen handles of servers started by this process: kept so they can be reaped (no
 # zombies that look alive) and so Python does not warn about them being collected.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -314,6 +314,7 @@ def _service_pid(pid_file: Path, workdir: Path) -> int | None:
 
 
 def _is_zombie(pid: int) -> bool:
+    """An exited process nobody reaped still answers kill(pid, 0); it is not running."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -338,6 +339,7 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 def _wait_for_exit(pid: int, timeout: float) -> bool:
+    """True once the process is gone, False if it still runs after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _pid_alive(pid):
@@ -453,18 +455,21 @@ def _ensure_packages() -> None:
 
 
 def _pom_digest() -> str:
+    """Identifies the jar set: a changed POM (e.g. a new Kafka version) refreshes the cache."""
     return hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
 
 
 def _ensure_kafka_libs() -> Path:
     """Download the broker jars once per POM version into the cache folder.
 
-    Downloads go to a sibling folder that is renamed into place, so an interrupted
-    download never leaves a half-filled cache and jars of two Kafka versions never mix.
+    A folder with Kafka jars but without our marker was filled by someone else (through
+    CALENDAR_KAFKA_LIBS) and is used as it is, never replaced. Downloads go to a sibling
+    folder that is renamed into place, so an interrupted download never leaves a
+    half-filled cache and jars of two Kafka versions never mix.
     """
     libs = kafka_libs_dir()
     digest = _pom_digest()
-    if _libs_current(libs, digest):
+    if _libs_current(libs, digest) or _libs_foreign(libs):
         return libs
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging = libs.parent / f"{libs.name}.tmp-{os.getpid()}"
@@ -474,7 +479,7 @@ def _ensure_kafka_libs() -> Path:
         "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
     ]  # fmt: skip
     _run("kafka", cmd, timeout=INSTALL_TIMEOUT, cwd=KAFKA_POM.parent)
-    if not any(staging.glob("kafka_2.13-*.jar")):
+    if not _has_kafka_jar(staging):
         raise ServiceStartError("kafka", f"maven produced no kafka_2.13 jar in {staging}")
     (staging / LIBS_MARKER).write_text(digest + "\n")
     shutil.rmtree(libs, ignore_errors=True)
@@ -488,9 +493,17 @@ def _ensure_kafka_libs() -> Path:
     return libs
 
 
+def _has_kafka_jar(libs: Path) -> bool:
+    return any(libs.glob("kafka_2.13-*.jar"))
+
+
 def _libs_current(libs: Path, digest: str) -> bool:
     marker = libs / LIBS_MARKER
-    return marker.exists() and marker.read_text().strip() == digest
+    return marker.exists() and marker.read_text().strip() == digest and _has_kafka_jar(libs)
+
+
+def _libs_foreign(libs: Path) -> bool:
+    return not (libs / LIBS_MARKER).exists() and _has_kafka_jar(libs)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -515,6 +528,7 @@ def _make_traversable(path: Path) -> None:
 
 
 def _prepare_pg_dirs(layout: _Layout) -> None:
+    """Directories the unprivileged server user owns: it writes data, log and socket."""
     layout.pg_dir.mkdir(parents=True, exist_ok=True)
     layout.pg_socket_dir.mkdir(exist_ok=True)
     if os.geteuid() != 0:
@@ -524,9 +538,9 @@ def _prepare_pg_dirs(layout: _Layout) -> None:
     except KeyError as exc:
         raise ServiceStartError("postgresql", f"no OS user {PG_OS_USER!r} to run it") from exc
     _make_traversable(layout.base)
-    for path in [layout.pg_dir, *layout.pg_dir.rglob("*")]:
-        if path.stat().st_uid != account.pw_uid:
-            os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+    # initdb creates everything below these as the postgres user itself.
+    for path in (layout.pg_dir, layout.pg_socket_dir):
+        os.chown(path, account.pw_uid, account.pw_gid)
 
 
 def _socket_dir(layout: _Layout) -> str:
@@ -561,11 +575,13 @@ def _init_pg(layout: _Layout, bin_dir: Path) -> None:
         conf.write(_pg_conf(layout))
 
 
-def _pg_admin_dsn(port: int, dbname: str = "postgres") -> str:
-    return f"host={LOOPBACK} port={port} user=postgres dbname={dbname} connect_timeout=3"
+def _pg_admin_dsn(port: int) -> str:
+    """The bootstrap superuser over TCP: trust auth on loopback, no socket path needed."""
+    return f"host={LOOPBACK} port={port} user=postgres dbname=postgres connect_timeout=3"
 
 
 def _pg_accepts(port: int) -> bool:
+    """A real login, not just an open port: the server has finished recovery."""
     try:
         with psycopg.connect(_pg_admin_dsn(port)):
             return True
@@ -574,6 +590,7 @@ def _pg_accepts(port: int) -> bool:
 
 
 def _start_pg(layout: _Layout, bin_dir: Path) -> int:
+    """Start the cluster on a new free port (pg_ctl -w waits), then create role and DBs."""
     port = _free_ports(1)[0]
     cmd = [
         str(bin_dir / "pg_ctl"), "-D", str(layout.pg_data), "-l", str(layout.pg_log),
@@ -673,6 +690,7 @@ def _redis_client(port: int) -> redis.Redis[bytes]:
 
 
 def _redis_pings(port: int) -> bool:
+    """PING answered: Redis has loaded its append-only file and serves commands."""
     try:
         with _redis_client(port) as client:
             return bool(client.ping())
@@ -681,6 +699,7 @@ def _redis_pings(port: int) -> bool:
 
 
 def _start_redis(layout: _Layout) -> int:
+    """Start Redis on a new free port with a freshly written config; wait for PING."""
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         raise ServiceStartError("redis", "redis-server is not installed")
@@ -697,6 +716,7 @@ def _start_redis(layout: _Layout) -> int:
 
 
 def _redis_port(layout: _Layout) -> int | None:
+    """The port of the last start, from the config written for it (to send SHUTDOWN)."""
     try:
         for line in layout.redis_conf.read_text().splitlines():
             if line.startswith("port "):
@@ -783,6 +803,7 @@ def _kafka_cluster_id() -> str:
 
 
 def _java() -> str:
+    """The java binary; Kafka 4 needs 17 or newer (Debian 12's default)."""
     java = shutil.which("java")
     if java is None:
         raise ServiceStartError("kafka", "java is not installed")
@@ -824,6 +845,7 @@ def _kafka_answers(bootstrap: str) -> bool:
 
 
 def _kafka_started(layout: _Layout) -> bool:
+    """KafkaRaftServer logs the marker once broker and controller are both up."""
     try:
         return KAFKA_READY_MARKER in layout.kafka_log.read_text(errors="replace")
     except OSError:
@@ -831,6 +853,7 @@ def _kafka_started(layout: _Layout) -> bool:
 
 
 def _start_kafka(layout: _Layout, libs: Path) -> int:
+    """Format a fresh log dir, start the broker JVM, wait for the log marker and metadata."""
     layout.kafka_dir.mkdir(parents=True, exist_ok=True)
     port, controller_port = _free_ports(2)
     layout.kafka_props.write_text(_kafka_properties(layout, port, controller_port))
@@ -876,6 +899,7 @@ def _locked(layout: _Layout) -> Iterator[None]:
 
 
 def _stop_all(layout: _Layout) -> None:
+    """Stop in reverse dependency order; each stop is a no-op if that service is not running."""
     _stop_kafka(layout)
     _stop_redis(layout)
     _stop_pg(layout)
@@ -883,6 +907,7 @@ def _stop_all(layout: _Layout) -> None:
 
 
 def _settings(pg_port: int, redis_port: int, kafka_port: int) -> dict[str, str]:
+    """The environment the application reads (see infra settings)."""
     shards = ",".join(
         f"postgresql://{DB_USER}:{DB_PASSWORD}@{LOOPBACK}:{pg_port}/{name}"
         for name in SHARD_DATABASES
@@ -928,6 +953,7 @@ def _start_all(layout: _Layout, libs: Path) -> dict[str, str]:
 
 
 def _port_of(address: str) -> int:
+    """Port of ``host:port`` or of a URL/DSN ``...@host:port/db``."""
     return int(address.rsplit(":", 1)[1].split("/", 1)[0])
 
 
