@@ -104,8 +104,35 @@ def patch_event(stores: CalendarStores, user_id: UUID, event_id: UUID, command: 
     return event
 
 
+def split_following(stores: CalendarStores, user_id: UUID, event_id: UUID, key: str,
+                    command: PatchEvent, expected_version: int) -> CalendarEvent:
+    """This and following instances, in one atomic command (one transaction)."""
+    event = load_for_edit(stores, user_id, holder_of(stores, event_id, key), expected_version)
+    fields = command.model_dump(exclude_unset=True, exclude={"version", "guests"})
+    fields = {k: v for k, v in fields.items() if v is not None or k == "rrule"}
+    all_day = fields.get("all_day", event.details.all_day)
+    changes = _as_instants(fields, fields.get("timezone") or event.details.timezone, all_day)
+    invited, uninvited = _guest_changes(stores, event, command.guests)
+    following = event.split(user_id, key, changes, invited, uninvited)
+    try:
+        stores.save(user_id, stores.event_shard(event.id), event, following)
+    except IntegrityError as error:
+        raise VersionConflictError(load_event(stores, event.id).version) from error
+    return following
+
+
+def holder_of(stores: CalendarStores, event_id: UUID, key: str) -> UUID:
+    """The series that holds instance `key` now: instance ids name the first series, and
+    a split hands the later instances on to a new one."""
+    event = load_event(stores, event_id)
+    while (later := event.continuation_for(key)) is not None:
+        event = load_event(stores, later)
+    return event.id
+
+
 def override_instance(stores: CalendarStores, user_id: UUID, event_id: UUID, key: str,
                       command: PatchInstance, expected_version: int) -> CalendarEvent:
+    event_id = holder_of(stores, event_id, key)
     event = load_for_edit(stores, user_id, event_id, expected_version)
     event.override_instance(user_id, key, command.model_dump(exclude_unset=True,
                                                               exclude={"version"}))
@@ -115,6 +142,7 @@ def override_instance(stores: CalendarStores, user_id: UUID, event_id: UUID, key
 
 def cancel_instance(stores: CalendarStores, user_id: UUID, event_id: UUID, key: str,
                     expected_version: int | None) -> CalendarEvent:
+    event_id = holder_of(stores, event_id, key)
     event = _load_current(stores, user_id, event_id, expected_version)
     event.cancel_instance(user_id, key)
     _save_edit(stores, user_id, event)

@@ -10,7 +10,8 @@ from commands.service import CalendarStores
 
 TYPES = {"Scheduled": "created", "Updated": "updated",
          "InstanceOverridden": "instance_overridden",
-         "InstanceCancelled": "instance_cancelled", "Cancelled": "cancelled"}
+         "InstanceCancelled": "instance_cancelled", "Cancelled": "cancelled",
+         "SeriesSplit": "series_split"}
 
 
 class EventStoreHistory:
@@ -53,4 +54,6 @@ def _changes(kind: str, e: Any) -> dict[str, Any]:
         return {"instance": e.instance, **e.override}
     if kind == "InstanceCancelled":
         return {"instance": e.instance}
+    if kind == "SeriesSplit":
+        return {**e.changes, "split_at": e.split_at, "continued_as": str(e.continued_as)}
     return {}

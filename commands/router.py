@@ -95,7 +95,10 @@ def patch_event(event_ref: str, request: Request, response: Response, user_id: C
         event = handlers.patch_event(s, user_id, event_id, command, version)
     else:
         if scope == "following":
-            raise NotImplementedError("scope=following")
+            command = PatchEvent.model_validate(body)
+            version = expected_version(command.version, if_match)
+            event = handlers.split_following(s, user_id, event_id, key, command, version)
+            return event_body(request, response, event)
         instance = PatchInstance.model_validate(body)
         version = expected_version(instance.version, if_match)
         event = handlers.override_instance(s, user_id, event_id, key, instance, version)

@@ -12,10 +12,15 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import EventCancelledError, NoSuchInstanceError, NotOrganizerError
+from domain.errors import (
+    EventCancelledError,
+    NoSuchInstanceError,
+    NotOrganizerError,
+    SplitAtFirstInstanceError,
+)
 from domain.recurrence import Series, parse_instance_key
 from domain.routing import event_id_for
-from domain.series import instance_exists, series_of, surviving_overrides
+from domain.series import instance_exists, series_of, split_series, surviving_overrides
 from domain.values import EventDetails, parse_changes, record_changes
 
 MAX_GUESTS = 5000
@@ -41,14 +46,18 @@ class CalendarEvent(Aggregate):
         guests: dict[str, str],
         series_id: UUID | None,
         by: UUID,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        cancelled_instances: list[str] | None = None,
     ) -> None:
         self.organizer_id = organizer_id
         self.details = EventDetails.from_record(details)
         self.guests = dict(guests)
         self.series_id = series_id
-        self.overrides: dict[str, dict[str, Any]] = {}
-        self.cancelled_instances: set[str] = set()
+        self.overrides: dict[str, dict[str, Any]] = dict(overrides or {})
+        self.cancelled_instances: set[str] = set(cancelled_instances or [])
         self.cancelled = False
+        self.continued_as: UUID | None = None
+        self.split_at: str | None = None
 
     @classmethod
     def schedule(
@@ -130,6 +139,44 @@ class CalendarEvent(Aggregate):
     def _cancelled(self, by: UUID) -> None:
         self.cancelled = True
 
+    def split(self, by: UUID, key: str, changes: dict[str, Any], invited: dict[UUID, str],
+              uninvited: set[UUID]) -> CalendarEvent:
+        """"This and following": end this series before instance `key` and start a new
+        series there with the changes. Both aggregates are saved in one transaction, and
+        the SeriesSplit event carries the whole new series, so projections switch from
+        one to the other in a single step (never both, never neither)."""
+        self.check_can_edit(by)
+        original = self.check_instance(key)
+        if original == self.details.start.astimezone(original.tzinfo):
+            raise SplitAtFirstInstanceError("edit the whole series to change it from its start")
+        head, tail = split_series(self.details, self.overrides, self.cancelled_instances,
+                                  original, changes)
+        guests = {k: v for k, v in self.guests.items() if UUID(k) not in uninvited}
+        guests.update({str(k): v for k, v in invited.items() if k != self.organizer_id})
+        tail.details.check()
+        following = CalendarEvent(self.organizer_id, tail.details.as_record(), guests,
+                                  self.series_id or self.id, by, tail.overrides,
+                                  sorted(tail.cancelled))
+        self._series_split(record_changes(head.changes), head.overrides, sorted(head.cancelled),
+                           key, following.id, following_record(following), by)
+        return following
+
+    @event("SeriesSplit", topic="calendar:CalendarEvent.SeriesSplit")
+    def _series_split(self, changes: dict[str, Any], overrides: dict[str, dict[str, Any]],
+                      cancelled: list[str], split_at: str, continued_as: UUID,
+                      following: dict[str, Any], by: UUID) -> None:
+        self.details = self.details.changed(parse_changes(changes))
+        self.overrides = dict(overrides)
+        self.cancelled_instances = set(cancelled)
+        self.split_at = split_at
+        self.continued_as = continued_as
+
+    def continuation_for(self, key: str) -> UUID | None:
+        """The later series that holds instance `key`, if this one was split before it."""
+        if self.split_at is not None and key >= self.split_at:
+            return self.continued_as
+        return None
+
     # -- queries ----------------------------------------------------------------------
 
     @property
@@ -142,6 +189,13 @@ class CalendarEvent(Aggregate):
 
     def _drop_orphaned_overrides(self) -> None:
         self.overrides = surviving_overrides(self.details, self.overrides)
+
+
+def following_record(event: CalendarEvent) -> dict[str, Any]:
+    """The new series as the SeriesSplit event carries it (what projections need)."""
+    return {"event_id": str(event.id), "details": event.details.as_record(),
+            "guests": dict(event.guests), "series_id": str(event.series_id),
+            "overrides": dict(event.overrides), "cancelled": sorted(event.cancelled_instances)}
 
 
 def _parse(value: str | None) -> datetime | None:

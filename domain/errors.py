@@ -29,6 +29,10 @@ class NoSuchInstanceError(DomainError):
     """The instance id does not name an instance of this series."""
 
 
+class SplitAtFirstInstanceError(DomainError):
+    """"This and following" from the first instance is an edit of the whole series."""
+
+
 class VersionConflictError(Exception):
     """The caller's expected version is not the aggregate's current version (OCC, 409)."""
 

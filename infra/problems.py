@@ -21,6 +21,7 @@ from domain.errors import (
     EventCancelledError,
     NoSuchInstanceError,
     NotOrganizerError,
+    SplitAtFirstInstanceError,
     TooManyInstancesError,
     VersionConflictError,
 )
@@ -101,6 +102,7 @@ HANDLERS: list[tuple[type[Exception], Callable[[Request, Exception], JSONRespons
     (UnknownUsersError, _named(422, "user_ids")),
     (BadQueryError, _bad_query),
     (TooManyInstancesError, _plain(422)),
+    (SplitAtFirstInstanceError, _plain(422)),
     (NotOrganizerError, _plain(403)),
     (SignUpClosedError, _plain(403)),
     (NoSuchInstanceError, _plain(404, "not found")),

@@ -42,7 +42,14 @@ class CalendarProjection:
             self._responded(event, tx)
 
     def _scheduled(self, event: Any, tx: Tx) -> None:
-        state = EventState.scheduled(event)
+        self._insert(EventState.scheduled(event), tx)
+
+    def _insert(self, state: EventState, tx: Tx) -> None:
+        """A series made by a split arrives twice (in SeriesSplit, then its own
+        Scheduled): the first one wins."""
+        found = tx.query("SELECT 1 FROM cal_events WHERE event_id = ?", (state.doc["event_id"],))
+        if found:
+            return
         tx.execute("INSERT INTO cal_events (event_id, organizer_id, state) VALUES (?, ?, ?)",
                    (state.doc["event_id"], state.organizer_id, state.dumps()))
         self._write_entries(state, tx)
@@ -57,6 +64,8 @@ class CalendarProjection:
         tx.execute("DELETE FROM cal_entries WHERE event_id = ?", (event_id,))
         if not state.cancelled:
             self._write_entries(state, tx)
+        if type(event).__name__ == "SeriesSplit":
+            self._insert(EventState.following(event, state), tx)
 
     def _write_entries(self, state: EventState, tx: Tx) -> None:
         span_start, span_end = span_of(state)

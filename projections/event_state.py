@@ -44,6 +44,8 @@ class EventState:
             self.doc["overrides"].pop(e.instance, None)
         elif name == "Cancelled":
             self.doc["status"] = "cancelled"
+        elif name == "SeriesSplit":
+            self._split(e)
         self.doc["version"] = e.originator_version
         self.doc["updated_at"] = e.timestamp.isoformat()
 
@@ -54,6 +56,29 @@ class EventState:
         self.doc["guests"].update(e.invited)
         for guest_id in e.uninvited:
             self.doc["guests"].pop(guest_id, None)
+
+    def _split(self, e: Any) -> None:
+        self.doc["details"] = self.details.changed(parse_changes(e.changes)).as_record()
+        self.doc["overrides"] = dict(e.overrides)
+        self.doc["cancelled"] = list(e.cancelled)
+        self.doc["continued_as"] = str(e.continued_as)
+
+    @classmethod
+    def following(cls, e: Any, head: EventState) -> EventState:
+        """The new series a SeriesSplit starts, from the payload it carries."""
+        tail = e.following
+        return cls({
+            "event_id": tail["event_id"], "organizer_id": head.organizer_id,
+            "details": tail["details"], "guests": dict(tail["guests"]),
+            "overrides": dict(tail["overrides"]), "cancelled": list(tail["cancelled"]),
+            "status": "confirmed", "version": 1, "series_id": tail["series_id"],
+            "created_at": e.timestamp.isoformat(), "updated_at": e.timestamp.isoformat(),
+        })
+
+    @property
+    def series_root(self) -> str:
+        """Instance ids use the first series' id, so they survive splits."""
+        return str(self.doc.get("series_id") or self.doc["event_id"])
 
     @property
     def details(self) -> EventDetails:

@@ -65,14 +65,19 @@ class FreeBusyProjection:
 
     def process(self, event: Any, tx: Tx) -> None:
         if isinstance(event, CalendarEvent.Scheduled):  # type: ignore[attr-defined]
-            state = EventState.scheduled(event)
-            tx.execute("INSERT INTO fb_events (event_id, state) VALUES (?, ?)",
-                       (state.doc["event_id"], state.dumps()))
-            self._rewrite(state, tx)
+            self._insert(EventState.scheduled(event), tx)
         elif isinstance(event, CalendarEvent.Event):
             self._changed(event, tx)
         elif isinstance(event, Invitation.Responded):  # type: ignore[attr-defined]
             self._responded(event, tx)
+
+    def _insert(self, state: EventState, tx: Tx) -> None:
+        """A series made by a split arrives twice; the first one wins."""
+        if _load(state.doc["event_id"], tx) is not None:
+            return
+        tx.execute("INSERT INTO fb_events (event_id, state) VALUES (?, ?)",
+                   (state.doc["event_id"], state.dumps()))
+        self._rewrite(state, tx)
 
     def _changed(self, event: Any, tx: Tx) -> None:
         state = _load(str(event.originator_id), tx)
@@ -82,6 +87,8 @@ class FreeBusyProjection:
         tx.execute("UPDATE fb_events SET state = ? WHERE event_id = ?",
                    (state.dumps(), state.doc["event_id"]))
         self._rewrite(state, tx)
+        if type(event).__name__ == "SeriesSplit":
+            self._insert(EventState.following(event, state), tx)
 
     def _responded(self, event: Any, tx: Tx) -> None:
         event_id, guest_id = str(event.event_id), str(event.guest_id)

@@ -60,7 +60,7 @@ def instance_id(state: EventState, occurrence: Occurrence) -> str:
     only instance is the event itself."""
     if not is_recurring(state):
         return str(state.doc["event_id"])
-    return f"{state.doc['event_id']}_{instance_key(occurrence.original_start)}"
+    return f"{state.series_root}_{instance_key(occurrence.original_start)}"
 
 
 def is_recurring(state: EventState) -> bool:

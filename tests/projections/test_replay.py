@@ -37,7 +37,8 @@ answer = st.tuples(st.just("rsvp"), st.integers(0, 9), st.integers(0, USERS - 1)
                    st.sampled_from(["yes", "no", "maybe"]))
 move = st.tuples(st.just("move"), st.integers(0, 9), st.integers(1, 3), st.integers(1, 5))
 cancel = st.tuples(st.just("cancel"), st.integers(0, 9))
-commands_strategy = st.lists(st.one_of(create, create, edit, answer, move, cancel),
+split = st.tuples(st.just("split"), st.integers(0, 9), st.integers(1, 4), st.integers(-2, 2))
+commands_strategy = st.lists(st.one_of(create, create, edit, answer, move, cancel, split),
                              min_size=1, max_size=12)
 
 
@@ -47,6 +48,7 @@ class World:
         self.users = [handlers.sign_up(container.stores, SignUp(
             email=f"u{i}@example.org", timezone="Europe/Paris")) for i in range(USERS)]
         self.events: list[UUID] = []
+        self.series: list[UUID] = []
 
     def run(self, command: tuple[Any, ...]) -> None:
         # A rejected command changes nothing; that is part of what is checked.
@@ -57,6 +59,9 @@ class World:
     def _event(self, index: int) -> UUID | None:
         return self.events[index % len(self.events)] if self.events else None
 
+    def _series(self, index: int) -> UUID | None:
+        return self.series[index % len(self.series)] if self.series else None
+
     def _create(self, organizer: int, day: int, hours: int, guests: set[int],
                 weekly: bool) -> None:
         start = BASE + timedelta(days=day)
@@ -65,6 +70,8 @@ class World:
             rrule="FREQ=WEEKLY;COUNT=6" if weekly else None,
             guests=[self.users[g].email for g in guests]))
         self.events.append(event.id)
+        if weekly:
+            self.series.append(event.id)
 
     def _edit(self, index: int, shift: int, guests: set[int]) -> None:
         event_id = self._event(index)
@@ -82,7 +89,7 @@ class World:
             handlers.rsvp(self.c.stores, self.users[guest].id, event_id, status)
 
     def _move(self, index: int, week: int, hours: int) -> None:
-        event_id = self._event(index)
+        event_id = self._series(index)
         if event_id is None:
             return
         event = handlers.load_event(self.c.stores, event_id)
@@ -92,6 +99,20 @@ class World:
         handlers.override_instance(self.c.stores, event.organizer_id, event_id, key,
                                    PatchInstance(start=new_start, end=new_start
                                                  + event.duration), event.version)
+
+    def _split(self, index: int, week: int, shift: int) -> None:
+        event_id = self._series(index)
+        if event_id is None:
+            return
+        event = handlers.load_event(self.c.stores, event_id)
+        original = event.details.start + timedelta(weeks=week)
+        key = original.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        start = original + timedelta(hours=shift)
+        following = handlers.split_following(
+            self.c.stores, event.organizer_id, event_id, key,
+            PatchEvent(title="tail", start=start, end=start + event.duration), event.version)
+        self.events.append(following.id)
+        self.series.append(following.id)
 
     def _cancel(self, index: int) -> None:
         event_id = self._event(index)
