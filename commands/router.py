@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from commands import handlers
+from commands.ics_import import import_calendar
 from commands.models import ChangeProfile, CreateEvent, PatchEvent, PatchInstance, Rsvp, SignUp
 from commands.service import CalendarStores, NotFoundError
 from domain.calendar_event import CalendarEvent
@@ -156,6 +158,16 @@ def state_of(event: CalendarEvent) -> EventState:
         "series_id": str(event.series_id) if event.series_id else None,
         "created_at": event.created_on.isoformat(), "updated_at": event.modified_on.isoformat(),
     })
+
+
+@router.post("/calendar/import", status_code=201,
+             openapi_extra={"requestBody": {"content": {"text/calendar": {}}}})
+async def import_ics(request: Request, user_id: CurrentUser, s: Stores) -> dict[str, Any]:
+    """Import an iCalendar file (text/calendar) as the caller's events."""
+    text = await request.body()
+    organizer = await run_in_threadpool(handlers.get_user, s, user_id)
+    created = await run_in_threadpool(import_calendar, s, organizer, text)
+    return {"imported": len(created), "event_ids": [str(i) for i in created]}
 
 
 # -- invitations ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from infra.idempotency import (
 
 MAX_BODY = 1024 * 1024
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+CALENDAR_UPLOADS = {"/v1/calendar/import"}
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -79,8 +80,9 @@ class WriteGuard:
             body = await read_body(receive)
         except TooLargeError:
             return await send_problem(send, 413, "the body is limited to 1 MiB")
-        if body and not _is_json(header(scope, b"content-type")):
-            return await send_problem(send, 415, "send application/json")
+        wanted = "text/calendar" if scope["path"] in CALENDAR_UPLOADS else "application/json"
+        if body and not _has_type(header(scope, b"content-type"), wanted):
+            return await send_problem(send, 415, f"send {wanted}")
         await self._idempotent(scope, body, send)
 
     async def _idempotent(self, scope: Scope, body: bytes, send: Send) -> None:
@@ -136,8 +138,11 @@ class WriteGuard:
             return None
 
 
-def _is_json(content_type: str | None) -> bool:
-    return content_type is not None and content_type.split(";")[0].strip().lower() in (
+def _has_type(content_type: str | None, wanted: str) -> bool:
+    if content_type is None:
+        return False
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == wanted or (wanted, media_type) == (
         "application/json", "application/merge-patch+json")
 
 

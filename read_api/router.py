@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from domain import freebusy
 from domain.values import is_known_zone
 from read_api import queries
+from read_api.ics import export_calendar
 from read_api.queries import Window
 from read_api.rendering import render_instant
 from read_api.store import HistoryReader, OwnWrites, ReadStore
@@ -169,6 +170,17 @@ def invitations(request: Request, user_id: Reader, store: Store,
                 ) -> dict[str, Any]:
     own_writes(request, user_id, "invitations")
     return {"items": queries.inbox(store, str(user_id), status)}
+
+
+@router.get("/calendar.ics", response_class=Response,
+            responses={200: {"content": {"text/calendar": {}}}})
+def calendar_ics(request: Request, user_id: Reader, store: Store, start: AwareDatetime,
+                 end: AwareDatetime) -> Response:
+    """The caller's calendar as iCalendar (RFC 5545)."""
+    own_writes(request, user_id, "calendar")
+    window = checked_window(start, end)
+    body = export_calendar(store, str(user_id), window.start, window.end)
+    return Response(body, media_type="text/calendar; charset=utf-8")
 
 
 # -- availability -----------------------------------------------------------------------

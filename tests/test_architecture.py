@@ -18,9 +18,10 @@ ALLOWED = {
     "projections": {"domain", "projections"},
     "read_api": {"domain.freebusy", "domain.recurrence", "domain.values",
                  "projections.event_state", "projections.spans", "projections.masks",
-                 "read_api", "fastapi", "pydantic"},
+                 "read_api", "fastapi", "pydantic", "icalendar"},
     "commands": {"domain", "commands", "projections.event_state", "read_api.queries",
-                 "read_api.rendering", "eventsourcing", "fastapi", "pydantic"},
+                 "read_api.rendering", "eventsourcing", "fastapi", "pydantic", "icalendar",
+                 "starlette.concurrency"},
 }
 
 
