@@ -15,6 +15,8 @@ from domain.values import EventDetails
 def instance_exists(details: EventDetails, key: str) -> bool:
     """Whether the series (ignoring overrides and cancellations) has an instance whose
     original start is the one `key` names."""
+    if not (details.rrule or details.rdates):
+        return False  # a single event has no instances of its own to address
     try:
         original = parse_instance_key(key)
     except ValueError:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from commands.handlers import EmailTakenError, UnknownGuestsError
 from commands.router import PreconditionRequiredError, SignUpClosedError
@@ -39,10 +40,11 @@ TITLES = {400: "Malformed request", 401: "Unauthenticated", 403: "Forbidden",
           500: "Internal error", 501: "Not implemented", 503: "Service unavailable"}
 
 
-def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+def problem(status: int, detail: str, headers: dict[str, str] | None = None,
+            **extra: Any) -> JSONResponse:
     body = {"type": f"https://calendar.example/problems/{status}", "title": TITLES.get(
         status, "Error"), "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if status == 401 else {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -58,9 +60,30 @@ def _validation(_: Request, error: Exception) -> JSONResponse:
     return problem(422, "the request is not valid", errors=_errors(raw))
 
 
-def _http(_: Request, error: Exception) -> JSONResponse:
+def _http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    return problem(error.status_code, str(error.detail))
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem(error.status_code, str(error.detail), headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method any route of this path takes (RFC 9110 §15.5.6); Starlette names only
+    the first route's."""
+    methods: set[str] = set()
+    for route in _leaf_routes(request.app.router.routes):
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+def _leaf_routes(routes: list[Any]) -> list[Any]:
+    leaves = []
+    for route in routes:
+        nested = getattr(getattr(route, "original_router", None), "routes", None)
+        leaves.extend(_leaf_routes(nested) if nested is not None else [route])
+    return leaves
 
 
 def _conflict(_: Request, error: Exception) -> JSONResponse:
