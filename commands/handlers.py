@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from commands.models import ChangeProfile, CreateEvent, PatchEvent, PatchInstance, SignUp
 from commands.service import CalendarStores, NotFoundError
 from domain.calendar_event import CalendarEvent
-from domain.errors import DomainError, VersionConflictError
+from domain.errors import DomainError, InvalidEventError, VersionConflictError
 from domain.invitation import Invitation
 from domain.user import User, normalise_email
 from domain.values import EventDetails, WorkingHours, local_midnight
@@ -91,17 +91,21 @@ def load_for_edit(stores: CalendarStores, user_id: UUID, event_id: UUID,
 
 
 def patch_event(stores: CalendarStores, user_id: UUID, event_id: UUID, command: PatchEvent,
-                expected_version: int) -> CalendarEvent:
+                expected_version: int) -> tuple[CalendarEvent, set[UUID]]:
+    """The edited event, and the guests this edit invited (their invitations are new,
+    whatever an earlier invitation's answer was)."""
     event = load_for_edit(stores, user_id, event_id, expected_version)
     fields = command.model_dump(exclude_unset=True, exclude={"version", "guests"})
     fields = {k: v for k, v in fields.items() if v is not None or k == "rrule"}
     all_day = fields.get("all_day", event.details.all_day)
+    if all_day != event.details.all_day and not {"start", "end"} <= fields.keys():
+        raise InvalidEventError("changing all_day needs a new start and end")
     zone_name = fields.get("timezone") or event.details.timezone
     changes = _as_instants(fields, zone_name, all_day)
     invited, uninvited = _guest_changes(stores, event, command.guests)
     event.update(user_id, changes, invited, uninvited)
     _save_edit(stores, user_id, event)
-    return event
+    return event, set(invited)
 
 
 def split_following(stores: CalendarStores, user_id: UUID, event_id: UUID, key: str,

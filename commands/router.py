@@ -94,7 +94,8 @@ def patch_event(event_ref: str, request: Request, response: Response, user_id: C
     if key is None:
         command = PatchEvent.model_validate(body)
         version = expected_version(command.version, if_match)
-        event = handlers.patch_event(s, user_id, event_id, command, version)
+        event, invited = handlers.patch_event(s, user_id, event_id, command, version)
+        return event_body(request, response, event, invited)
     else:
         if scope == "following":
             command = PatchEvent.model_validate(body)
@@ -143,10 +144,12 @@ def parse_if_match(value: str) -> int:
     return int(text)
 
 
-def event_body(request: Request, response: Response, event: CalendarEvent) -> dict[str, Any]:
+def event_body(request: Request, response: Response, event: CalendarEvent,
+               invited: set[UUID] | None = None) -> dict[str, Any]:
     response.headers["ETag"] = f'"{event.version}"'
-    state = state_of(event)
-    return render_event(state, rsvps(request.app.state.read_store, str(event.id)), None)
+    answers = rsvps(request.app.state.read_store, str(event.id))
+    fresh = {str(guest): "pending" for guest in invited or ()}
+    return render_event(state_of(event), {**answers, **fresh}, None)
 
 
 def state_of(event: CalendarEvent) -> EventState:

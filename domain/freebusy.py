@@ -1,160 +1,277 @@
-"""Free/busy slot arithmetic: a UTC day is 96 slots of 15 minutes, a user's day a 96-bit
-mask (bit i = the slot starting at 00:00Z + 15*i minutes). Masks are Python ints."""
+"""Free/busy time as bit masks of 15-minute UTC slots.
+
+A UTC day has 96 slots; bit ``i`` (value ``1 << i``) is the slot starting at
+00:00Z + 15*i minutes.  A slot is busy when any busy time overlaps it at all, which is
+coarser than RFC 5545 §3.2.9 FBTYPE periods but cheap to store, OR and scan.
+
+Across several days the masks are laid end to end into one big integer (day ``k`` of the
+window shifted by ``96 * k`` bits), so merging across midnight and finding runs of free
+slots are a few integer and string operations instead of per-slot datetime arithmetic.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 SLOT_MINUTES = 15
 SLOTS_PER_DAY = 96
-FULL_DAY = (1 << SLOTS_PER_DAY) - 1
-SLOT = timedelta(minutes=SLOT_MINUTES)
+FULL_DAY = (1 << 96) - 1
 DayMasks = dict[date, int]
-Interval = tuple[datetime, datetime]
+
+_SLOT: Final = timedelta(minutes=SLOT_MINUTES)
+_DAY: Final = timedelta(days=1)
+_EPSILON: Final = timedelta(microseconds=1)
+_BYTES_PER_DAY: Final = SLOTS_PER_DAY // 8
+_RUN_OF_ONES: Final = re.compile("1+")
+_CLOCK: Final = re.compile(r"(\d{2}):(\d{2})")
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def _slot_index(instant: datetime, day: date) -> float:
-    return (instant - _midnight(day)) / SLOT
+# -- masks from times ---------------------------------------------------------------------
 
 
 def slot_masks(start: datetime, end: datetime) -> DayMasks:
-    """Slots overlapped by [start, end): any partial overlap makes a slot busy."""
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    """The slots that [start, end) overlaps at all, per UTC day; empty if end <= start."""
+    start, end = _utc(start), _utc(end)
     masks: DayMasks = {}
-    day = start.date()
-    while end > start and _midnight(day) < end:
-        first = max(0, int(_slot_index(start, day)))
-        last = min(SLOTS_PER_DAY, -int(-_slot_index(end, day) // 1))  # ceil
-        if last > first:
-            masks[day] = ((1 << last) - 1) ^ ((1 << first) - 1)
-        day += timedelta(days=1)
+    for day in _days(start.date(), (end - _EPSILON).date()) if end > start else ():
+        midnight = _midnight(day)
+        first = (max(start, midnight) - midnight) // _SLOT
+        stop = -((midnight - min(end, midnight + _DAY)) // _SLOT)  # ceiling division
+        masks[day] = ((1 << (stop - first)) - 1) << first
     return masks
 
 
-def union(*all_masks: Mapping[date, int]) -> DayMasks:
-    merged: DayMasks = {}
-    for masks in all_masks:
-        for day, mask in masks.items():
-            merged[day] = merged.get(day, 0) | mask
-    return merged
+def union(*masks: Mapping[date, int]) -> DayMasks:
+    """Slots busy in any of ``masks``, per day."""
+    combined: DayMasks = {}
+    for day_masks in masks:
+        for day, mask in day_masks.items():
+            combined[day] = combined.get(day, 0) | mask
+    return combined
 
 
-def _window_days(window_start: datetime, window_end: datetime) -> list[date]:
-    first, last = window_start.astimezone(UTC).date(), window_end.astimezone(UTC).date()
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+# -- intervals from masks -----------------------------------------------------------------
 
 
-def _runs(mask: int) -> list[tuple[int, int]]:
-    """(first, last exclusive) slot indexes of each run of set bits."""
-    runs = []
-    while mask:
-        low = (mask & -mask).bit_length() - 1
-        shifted = mask >> low
-        length = (~shifted & (shifted + 1)).bit_length() - 1
-        runs.append((low, low + length))
-        mask &= ~(((1 << length) - 1) << low)
-    return runs
+def busy_intervals(
+    masks: Mapping[date, int], window_start: datetime, window_end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Busy time in the window, merged across midnight, clipped to the window, sorted."""
+    window_start, window_end = _utc(window_start), _utc(window_end)
+    if window_end <= window_start:
+        return []
+    first_day = window_start.date()
+    bitmap = _bitmap(masks, first_day, (window_end - _EPSILON).date())
+    base = _midnight(first_day)
+    intervals = []
+    for first, stop in _runs(bitmap):
+        start, end = max(base + _SLOT * first, window_start), min(base + _SLOT * stop, window_end)
+        if start < end:
+            intervals.append((start, end))
+    return intervals
 
 
-def busy_intervals(masks: Mapping[date, int], window_start: datetime,
-                   window_end: datetime) -> list[Interval]:
-    """Busy time merged across midnights and clipped to the window."""
-    intervals: list[Interval] = []
-    for day in _window_days(window_start, window_end):
-        for first, last in _runs(masks.get(day, 0) & FULL_DAY):
-            _append(intervals, _midnight(day) + first * SLOT, _midnight(day) + last * SLOT)
-    return _clip(intervals, window_start.astimezone(UTC), window_end.astimezone(UTC))
+def free_intervals(
+    busy: Mapping[date, int], window_start: datetime, window_end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Maximal intervals inside the window that touch no busy slot."""
+    window_start, window_end = _utc(window_start), _utc(window_end)
+    free = []
+    cursor = window_start
+    for start, end in busy_intervals(busy, window_start, window_end):
+        if start > cursor:
+            free.append((cursor, start))
+        cursor = end
+    if cursor < window_end:
+        free.append((cursor, window_end))
+    return free
 
 
-def free_intervals(busy: Mapping[date, int], window_start: datetime,
-                   window_end: datetime) -> list[Interval]:
-    free = {d: FULL_DAY & ~busy.get(d, 0) for d in _window_days(window_start, window_end)}
-    return busy_intervals(free, window_start, window_end)
+# -- working hours ------------------------------------------------------------------------
 
 
-def _append(intervals: list[Interval], start: datetime, end: datetime) -> None:
-    if intervals and intervals[-1][1] == start:
-        intervals[-1] = (intervals[-1][0], end)
-    else:
-        intervals.append((start, end))
+def working_hours_masks(
+    start_hhmm: str,
+    end_hhmm: str,
+    iso_days: Sequence[int],
+    timezone: str,
+    window_start: datetime,
+    window_end: datetime,
+) -> DayMasks:
+    """Slots of the window lying wholly inside the working hours, which are wall-clock
+    times in ``timezone`` on ISO weekdays ``iso_days`` (1 = Monday .. 7 = Sunday).
+
+    ``end_hhmm`` may be "24:00"; an end before the start means the hours run overnight
+    into the next day.  A start or end that falls in a DST gap uses the offset from
+    before the gap and one that occurs twice its first occurrence (RFC 5545 §3.3.5)."""
+    opening, closing = _minutes(start_hhmm, "start"), _minutes(end_hhmm, "end", allow_24=True)
+    if opening == closing:
+        raise ValueError("working hours must not start and end at the same time")
+    days = _iso_days(iso_days)
+    zone = _zone(timezone)
+    window_start, window_end = _utc(window_start), _utc(window_end)
+    if window_end <= window_start:
+        return {}
+    local_days = _days(_local_date(window_start, zone) - _DAY, _local_date(window_end, zone))
+    working = union(*(
+        _inner_slot_masks(*_working_span(day, opening, closing, zone))
+        for day in local_days
+        if day.isoweekday() in days
+    ))
+    return _intersection(working, slot_masks(window_start, window_end))
 
 
-def _clip(intervals: list[Interval], lo: datetime, hi: datetime) -> list[Interval]:
-    return [(max(s, lo), min(e, hi)) for s, e in intervals if s < hi and e > lo]
+def _minutes(hhmm: str, what: str, allow_24: bool = False) -> int:
+    match = _CLOCK.fullmatch(hhmm)
+    if match is not None:
+        hours, minutes = int(match[1]), int(match[2])
+        if minutes < 60 and (hours < 24 or (allow_24 and hhmm == "24:00")):
+            return hours * 60 + minutes
+    latest = "24:00" if allow_24 else "23:59"
+    raise ValueError(f"working hours {what} must be HH:MM from 00:00 to {latest}; got {hhmm!r}")
 
 
-def working_hours_masks(start_hhmm: str, end_hhmm: str, iso_days: Sequence[int],
-                        timezone: str, window_start: datetime, window_end: datetime
-                        ) -> DayMasks:
-    """Slots wholly inside the user's working hours, computed in the user's zone."""
-    zone = ZoneInfo(timezone)
-    first = window_start.astimezone(zone).date() - timedelta(days=1)
-    last = window_end.astimezone(zone).date() + timedelta(days=1)
-    masks: DayMasks = {}
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def _iso_days(iso_days: Sequence[int]) -> frozenset[int]:
+    if any(not 1 <= day <= 7 for day in iso_days):
+        raise ValueError(f"ISO weekdays run from 1 (Monday) to 7 (Sunday); got {list(iso_days)}")
+    return frozenset(iso_days)
+
+
+def _working_span(day: date, opening: int, closing: int, zone: ZoneInfo
+                  ) -> tuple[datetime, datetime]:
+    # Wall-clock arithmetic on naive times: "09:00" is 09:00 whatever the offset.
+    midnight = datetime.combine(day, time())
+    closing_day = midnight if closing > opening else midnight + _DAY
+    start = midnight + timedelta(minutes=opening)
+    end = closing_day + timedelta(minutes=closing)
+    return _instant(start, zone), _instant(end, zone)
+
+
+def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def _local_date(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def _inner_slot_masks(start: datetime, end: datetime) -> DayMasks:
+    """The slots lying wholly inside [start, end)."""
+    return slot_masks(_slot_ceiling(start), _slot_floor(end))
+
+
+def _intersection(first: Mapping[date, int], second: Mapping[date, int]) -> DayMasks:
+    both = {day: mask & second.get(day, 0) for day, mask in first.items()}
+    return {day: mask for day, mask in both.items() if mask}
+
+
+# -- suggestions --------------------------------------------------------------------------
+
+
+def suggestions(
+    busy: Mapping[date, int],
+    window_start: datetime,
+    window_end: datetime,
+    duration_minutes: int,
+    max_suggestions: int,
+    allowed: Mapping[date, int] | None = None,
+) -> list[tuple[datetime, datetime]]:
+    """Up to ``max_suggestions`` meeting times, first fit: candidates start on slot
+    boundaries from ``window_start`` rounded up; one fits when it ends inside the window
+    and every slot it touches is free in ``busy`` and (if given) set in ``allowed``.  After
+    a fit the scan resumes at its end, rounded up to a slot boundary."""
+    if duration_minutes <= 0:
+        raise ValueError(f"duration_minutes must be positive; got {duration_minutes}")
+    window_start, window_end = _utc(window_start), _utc(window_end)
+    first = _slot_ceiling(window_start)
+    duration = timedelta(minutes=duration_minutes)
+    if max_suggestions <= 0 or first + duration > window_end:
+        return []
+    base = _midnight(first.date())
+    free = _free_bitmap(busy, allowed, first.date(), (window_end - _EPSILON).date())
+    latest_start = (window_end - duration - base) // _SLOT
+    starts = _first_fits(free, (first - base) // _SLOT, latest_start,
+                         -(-duration_minutes // SLOT_MINUTES), max_suggestions)
+    return [(base + _SLOT * slot, base + _SLOT * slot + duration) for slot in starts]
+
+
+def _free_bitmap(busy: Mapping[date, int], allowed: Mapping[date, int] | None,
+                 first_day: date, last_day: date) -> int:
+    everything = (1 << (SLOTS_PER_DAY * ((last_day - first_day).days + 1))) - 1
+    permitted = everything if allowed is None else _bitmap(allowed, first_day, last_day)
+    return permitted & ~_bitmap(busy, first_day, last_day) & everything
+
+
+def _first_fits(free: int, earliest: int, latest: int, length: int, wanted: int) -> list[int]:
+    """Starts of up to ``wanted`` back-to-back ``length``-slot runs of free slots, each
+    starting from ``earliest`` to ``latest``, scanning forward."""
+    starts: list[int] = []
+    cursor = earliest
+    for run_start, run_stop in _runs(free):
+        slot = max(run_start, cursor)
+        while slot + length <= run_stop and slot <= latest and len(starts) < wanted:
+            starts.append(slot)
+            slot += length
+        cursor = max(cursor, slot)
+        if slot > latest or len(starts) == wanted:
+            break
+    return starts
+
+
+# -- bitmaps ------------------------------------------------------------------------------
+
+
+def _bitmap(masks: Mapping[date, int], first_day: date, last_day: date) -> int:
+    """The masks of first_day..last_day laid end to end, first_day in the lowest bits."""
+    packed = b"".join(
+        (masks.get(day, 0) & FULL_DAY).to_bytes(_BYTES_PER_DAY, "little")
+        for day in _days(first_day, last_day)
+    )
+    return int.from_bytes(packed, "little")
+
+
+def _runs(bitmap: int) -> Iterator[tuple[int, int]]:
+    """(first, stop) bit positions of each run of set bits, lowest first."""
+    # bin() and a regex scan are linear in C; bit tricks per run would be quadratic.
+    lowest_first = format(bitmap, "b")[::-1]
+    for match in _RUN_OF_ONES.finditer(lowest_first):
+        yield match.span()
+
+
+# -- time helpers -------------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"expected an aware datetime; got {moment!r}")
+    return moment.astimezone(UTC)
+
+
+def _days(first: date, last: date) -> Iterator[date]:
     for offset in range((last - first).days + 1):
-        day = first + timedelta(days=offset)
-        if day.isoweekday() in iso_days:
-            start, end = _local(day, start_hhmm, zone), _local(day, end_hhmm, zone)
-            masks = union(masks, _inside_slots(start, end))
-    return masks
+        yield first + timedelta(days=offset)
 
 
-def _local(day: date, hhmm: str, zone: ZoneInfo) -> datetime:
-    hours, minutes = (int(x) for x in hhmm.split(":"))
-    return datetime.combine(day, time(0), tzinfo=zone) + timedelta(hours=hours,
-                                                                   minutes=minutes)
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
 
 
-def _inside_slots(start: datetime, end: datetime) -> DayMasks:
-    """Slots fully inside [start, end): round start up and end down to slot bounds."""
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    aligned_start = _ceil_slot(start)
-    aligned_end = _floor_slot(end)
-    return slot_masks(aligned_start, aligned_end) if aligned_end > aligned_start else {}
+def _slot_floor(moment: datetime) -> datetime:
+    midnight = _midnight(moment.date())
+    return midnight + _SLOT * ((moment - midnight) // _SLOT)
 
 
-def _floor_slot(instant: datetime) -> datetime:
-    midnight = _midnight(instant.date())
-    return midnight + ((instant - midnight) // SLOT) * SLOT
-
-
-def _ceil_slot(instant: datetime) -> datetime:
-    floor = _floor_slot(instant)
-    return floor if floor == instant else floor + SLOT
-
-
-def suggestions(busy: Mapping[date, int], window_start: datetime, window_end: datetime,
-                duration_minutes: int, max_suggestions: int,
-                allowed: Mapping[date, int] | None = None) -> list[Interval]:
-    """First-fit: scan from the window start (rounded up to a slot) in 15-minute steps,
-    take the first slot run of the duration that is free (and allowed), resume at its end."""
-    needed = -(-duration_minutes // SLOT_MINUTES)
-    start, end = _ceil_slot(window_start.astimezone(UTC)), window_end.astimezone(UTC)
-    found: list[Interval] = []
-    for run_start, run_end in _candidate_runs(busy, allowed, start, end):
-        slots = int((run_end - run_start) / SLOT)
-        for i in range(slots // needed):
-            if len(found) >= max_suggestions:
-                return found
-            begin = run_start + i * needed * SLOT
-            found.append((begin, begin + timedelta(minutes=duration_minutes)))
-    return found[:max_suggestions]
-
-
-def _candidate_runs(busy: Mapping[date, int], allowed: Mapping[date, int] | None,
-                    start: datetime, end: datetime) -> list[Interval]:
-    """Maximal runs of whole slots inside [start, end) that are free and allowed."""
-    usable: DayMasks = {}
-    for day in _window_days(start, end):
-        mask = FULL_DAY & ~busy.get(day, 0)
-        if allowed is not None:
-            mask &= allowed.get(day, 0)
-        usable[day] = mask
-    runs = busy_intervals(usable, start, end)
-    return [(s, _floor_slot(e) if e == end else e) for s, e in runs]
+def _slot_ceiling(moment: datetime) -> datetime:
+    midnight = _midnight(moment.date())
+    return midnight - _SLOT * ((midnight - moment) // _SLOT)

@@ -59,9 +59,15 @@ class Invitation(Aggregate):
         self.active = False
         self.event_version = event_version
 
-    @event("Renewed", topic="calendar:Invitation.Renewed")
     def renew(self, summary: dict[str, Any], event_version: int) -> None:
+        """Invited again after being uninvited: a fresh, unanswered invitation."""
+        self._renewed(summary, event_version, self.event_id, self.guest_id)
+
+    @event("Renewed", topic="calendar:Invitation.Renewed")
+    def _renewed(self, summary: dict[str, Any], event_version: int, event_id: UUID,
+                 guest_id: UUID) -> None:
         self.active = True
+        self.rsvp_status = "pending"
         self.summary = summary
         self.event_version = event_version
 

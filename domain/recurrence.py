@@ -30,7 +30,9 @@ Further decisions:
 Cost is bounded: for rules without COUNT, BYSETPOS, BYWEEKNO or BYYEARDAY the iteration
 starts at a whole number of INTERVAL periods after DTSTART, just before the window, instead
 of at DTSTART (see ``_aligned_dtstart``).  Other rules iterate from DTSTART and stop as
-soon as instances pass the window.
+soon as instances pass the window; when more than 200 000 instances would have to be passed
+over on the way (say ``FREQ=SECONDLY;COUNT=1000000000`` asked about a year later),
+TooManyInstancesError is raised instead of spending seconds on it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import islice
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -134,14 +137,14 @@ _PART_NAMES: Final = frozenset({"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYDAY", "
     _NUMBER_PARTS
 )
 # §3.3.10 restricts some BYxxx parts to some frequencies.
-_FREQUENCIES_ALLOWING: Final = {
+_FREQUENCIES_ALLOWING: Final[dict[str, set[_Frequency]]] = {
     "BYWEEKNO": {du.YEARLY},
     "BYYEARDAY": {du.YEARLY, du.HOURLY, du.MINUTELY, du.SECONDLY},
     "BYMONTHDAY": set(_FREQUENCIES.values()) - {du.WEEKLY},
 }
 _MAX_RRULE_LENGTH: Final = 1000
 _MAX_INTEGER: Final = 2**31 - 1
-_COUNT_ITERATION_LIMIT: Final = 10_000
+_LISTING_LIMIT: Final = 10_000
 
 _BYDAY_ITEM: Final = re.compile(r"(?:([+-]?)(\d{1,2}))?(MO|TU|WE|TH|FR|SA|SU)")
 _SIGNED_NUMBER: Final = re.compile(r"[+-]?\d{1,3}")
@@ -220,7 +223,7 @@ def _build_rule(parts: dict[str, str]) -> _Rule:
         count=_positive_integer(parts, "COUNT"),
         until=_until(parts["UNTIL"]) if "UNTIL" in parts else None,
         numbers={name: _numbers(name, raw) for name, raw in parts.items() if name in _NUMBER_PARTS},
-        weekdays=tuple(_weekday_item(item) for item in parts.get("BYDAY", "").split(",") if item),
+        weekdays=_weekdays(parts["BYDAY"]) if "BYDAY" in parts else (),
         wkst=_weekday_code("WKST", parts.get("WKST", "MO")),
     )
 
@@ -257,6 +260,10 @@ def _weekday_code(name: str, raw: str) -> int:
     if raw not in _WEEKDAYS:
         raise _invalid(f"{name} must be one of {', '.join(_WEEKDAYS)}; got {raw!r}")
     return _WEEKDAYS[raw]
+
+
+def _weekdays(raw: str) -> tuple[du.weekday, ...]:
+    return tuple(_weekday_item(item) for item in raw.split(","))
 
 
 def _weekday_item(item: str) -> du.weekday:
@@ -296,10 +303,29 @@ def _check_combinations(rule: _Rule) -> None:
     for name, frequencies in _FREQUENCIES_ALLOWING.items():
         if name in rule.numbers and rule.freq not in frequencies:
             raise _invalid(f"{name} is not allowed with FREQ={du.FREQNAMES[rule.freq]}")
-    if "BYSETPOS" in rule.numbers and not (rule.weekdays or len(rule.numbers) > 1):
-        raise _invalid("BYSETPOS needs another BYxxx rule part to select from")
+    if "BYSETPOS" in rule.numbers:
+        _check_set_positions(rule)
     _check_ordinal_weekdays(rule)
     _check_some_day_matches(rule)
+
+
+def _check_set_positions(rule: _Rule) -> None:
+    if not (rule.weekdays or len(rule.numbers) > 1):
+        raise _invalid("BYSETPOS needs another BYxxx rule part to select from")
+    # A position beyond every period's candidates would have dateutil search to year 9999.
+    most = _most_candidates_per_period(rule)
+    if min(abs(position) for position in rule.numbers["BYSETPOS"]) > most:
+        raise _invalid(f"BYSETPOS can never select anything: a FREQ={du.FREQNAMES[rule.freq]} "
+                       f"period has at most {most} candidates")
+
+
+def _most_candidates_per_period(rule: _Rule) -> int:
+    days = {du.YEARLY: 366, du.MONTHLY: 31, du.WEEKLY: 7}.get(rule.freq, 1)
+    finer_parts = ("BYHOUR", "BYMINUTE", "BYSECOND")[max(rule.freq - du.DAILY, 0):]
+    times = 1
+    for part in finer_parts:  # a part left out is one value taken from DTSTART
+        times *= len(set(rule.numbers.get(part, (0,))))
+    return days * times
 
 
 def _check_ordinal_weekdays(rule: _Rule) -> None:
@@ -356,7 +382,8 @@ def _day_matches(numbers: Mapping[str, tuple[int, ...]], facts: tuple[int, ...])
 _EPSILON: Final = timedelta(microseconds=1)
 _FIRST_INSTANT: Final = datetime(2, 1, 1, tzinfo=UTC)
 _LAST_INSTANT: Final = datetime(9998, 12, 31, tzinfo=UTC)
-_LAST_WALL: Final = datetime(9999, 12, 31)
+_LAST_WALL: Final = datetime(9998, 12, 31)
+_ALL_YEARS: Final = datetime.max - datetime.min
 _FIXED_PERIODS: Final = {
     du.WEEKLY: timedelta(weeks=1),
     du.DAILY: timedelta(days=1),
@@ -366,16 +393,18 @@ _FIXED_PERIODS: Final = {
 }
 # Parts whose meaning depends on the instances before the window: no skipping ahead.
 _HISTORY_PARTS: Final = frozenset({"BYSETPOS", "BYWEEKNO", "BYYEARDAY"})
+# Iterating from DTSTART stops being worth it (a dense COUNT or BYSETPOS rule far from
+# DTSTART, a very dense period): about a second of dateutil iteration.
+_MAX_PASSED_OVER: Final = 200_000
 
 
 @dataclass(frozen=True)
 class _Context:
-    """A series prepared for expansion: UTC sets and the rule's dateutil arguments."""
+    """A series prepared for expansion: its rule parsed, its instants in UTC."""
 
     zone: ZoneInfo
+    rule_text: str | None
     rule: _Rule | None
-    rule_kwargs: dict[str, Any] | None
-    count: int | None
     first_wall: datetime
     start: datetime
     duration: timedelta
@@ -398,12 +427,10 @@ def _context(series: Series) -> _Context:
     zone = _zone(series.timezone)
     rule = None if series.rrule is None else _parse_rule(series.rrule)
     first_wall = _wall(series.start, zone).replace(microsecond=0)
-    kwargs = None if rule is None else _rule_kwargs(rule, first_wall)
     return _Context(
         zone=zone,
+        rule_text=series.rrule,
         rule=rule,
-        rule_kwargs=kwargs,
-        count=None if rule is None else _count_after_dtstart(rule, kwargs, first_wall),
         first_wall=first_wall,
         start=start,
         duration=end - start,
@@ -432,7 +459,17 @@ def _utc_all(moments: Iterable[datetime], what: str) -> list[datetime]:
 
 
 def _wall(moment: datetime, zone: ZoneInfo) -> datetime:
-    return moment.astimezone(zone).replace(tzinfo=None, fold=0)
+    # Via UTC: astimezone() to a datetime's own tzinfo would keep an imaginary wall time.
+    return moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None, fold=0)
+
+
+@lru_cache(maxsize=4096)
+def _rule_setup(rule_text: str, first_wall: datetime) -> tuple[dict[str, Any] | None, int | None]:
+    """dateutil keyword arguments and COUNT for the rule anchored at ``first_wall``
+    (cached: a series is expanded again and again with the same rule and DTSTART)."""
+    rule = _parse_rule(rule_text)
+    kwargs = _rule_kwargs(rule, first_wall)
+    return kwargs, _count_after_dtstart(rule, kwargs, first_wall)
 
 
 def _rule_kwargs(rule: _Rule, first_wall: datetime) -> dict[str, Any] | None:
@@ -476,7 +513,8 @@ def _count_after_dtstart(rule: _Rule, kwargs: dict[str, Any] | None, first: date
     """How many instances the rule itself must produce once DTSTART has been counted."""
     if rule.count is None or kwargs is None:
         return rule.count
-    first_generated = next(_generate(rule.freq, first, None, kwargs), None)
+    probe = _build_rrule(rule.freq, first, None, kwargs)
+    first_generated = None if probe is None else next(_walls(probe), None)
     return rule.count if first_generated == first else rule.count - 1
 
 
@@ -485,7 +523,7 @@ def _until_stop(rule: _Rule | None, zone: ZoneInfo) -> datetime:
     if rule is None or rule.until is None:
         return _LAST_WALL
     if rule.until.wall is not None:
-        return min(rule.until.wall + _EPSILON, _LAST_WALL)
+        return min(rule.until.wall, _LAST_WALL) + _EPSILON
     assert rule.until.instant is not None
     return _wall_ceiling(zone, rule.until.instant + _EPSILON)
 
@@ -546,33 +584,62 @@ def _whole_hour(moment: datetime) -> datetime:
 # -- rule instances -----------------------------------------------------------------------
 
 
-def _generate(freq: _Frequency, dtstart: datetime, count: int | None, kwargs: dict[str, Any]
-              ) -> Iterator[datetime]:
+def _build_rrule(freq: _Frequency, dtstart: datetime, count: int | None,
+                 kwargs: dict[str, Any]) -> du.rrule | None:
     try:
-        yield from du.rrule(freq, dtstart=dtstart, count=count, cache=False, **kwargs)
+        return du.rrule(freq, dtstart=dtstart, count=count, cache=False, **kwargs)
     except ValueError:
         # dateutil found the BYxxx values unreachable from DTSTART with this INTERVAL
         # (e.g. FREQ=HOURLY;INTERVAL=2;BYHOUR=3 at an even hour): no rule instances.
+        return None
+
+
+def _walls(rule: du.rrule) -> Iterator[datetime]:
+    try:
+        yield from rule
+    except ValueError:  # dateutil's own "empty rule" detection, raised mid-iteration
         return
 
 
+@lru_cache(maxsize=4096)
+def _cached_rrule(rule_text: str, first_wall: datetime, dtstart: datetime) -> du.rrule | None:
+    # Shifted DTSTARTs repeat too: the same week is asked for by many requests.
+    kwargs, count = _rule_setup(rule_text, first_wall)
+    if kwargs is None or count == 0:
+        return None
+    return _build_rrule(_parse_rule(rule_text).freq, dtstart, count, kwargs)
+
+
 def _rule_walls(context: _Context, dtstart: datetime) -> Iterator[datetime]:
-    if context.rule is None or context.rule_kwargs is None or context.count == 0:
+    if context.rule_text is None:
         return iter(())
-    return _generate(context.rule.freq, dtstart, context.count, context.rule_kwargs)
+    rule = _cached_rrule(context.rule_text, context.first_wall, dtstart)
+    return iter(()) if rule is None else _walls(rule)
 
 
 def _rule_starts(context: _Context, wall_from: datetime, wall_to: datetime
                  ) -> Iterator[datetime]:
     """UTC starts of the rule instances with wall times in [wall_from, wall_to)."""
     wall_to = min(wall_to, context.until_stop)
+    passed_over = 0
     for wall in _rule_walls(context, _aligned_dtstart(context, wall_from)):
         if wall >= wall_to:
             return
-        if wall >= wall_from:
-            start = _instant(context, wall)
-            if _within_until(context, wall, start):
-                yield start
+        if wall < wall_from:
+            passed_over += 1
+            if passed_over > _MAX_PASSED_OVER:
+                raise _too_costly()
+            continue
+        start = _instant(context, wall)
+        if _within_until(context, wall, start):
+            yield start
+
+
+def _too_costly() -> TooManyInstancesError:
+    return TooManyInstancesError(
+        f"more than {_MAX_PASSED_OVER} instances of this rule precede the window; "
+        "ask for a window nearer the start of the series"
+    )
 
 
 def _within_until(context: _Context, wall: datetime, start: datetime) -> bool:
@@ -602,7 +669,7 @@ def _aligned_dtstart(context: _Context, target: datetime) -> datetime:
         return _aligned_year_start(first, target, rule.interval)
     if rule.freq == du.MONTHLY:
         return _aligned_month_start(first, target, rule.interval)
-    period = _FIXED_PERIODS[rule.freq] * rule.interval
+    period = _scaled(_FIXED_PERIODS[rule.freq], rule.interval)
     return first + period * ((target - first) // period)
 
 
@@ -668,7 +735,9 @@ def _original_starts(context: _Context, start_from: datetime, start_to: datetime
 
 def _plain_occurrences(context: _Context, window: _Window, limit: int) -> list[Occurrence]:
     found: dict[datetime, Occurrence] = {}
-    for original in _original_starts(context, window.start - context.duration, window.end):
+    # Clamped so that a window from datetime.min does not overflow.
+    earliest_start = _clamp(window.start) - context.duration
+    for original in _original_starts(context, earliest_start, window.end):
         end = original + context.duration
         if original in found or not _is_plain(context, original):
             continue
@@ -680,19 +749,19 @@ def _plain_occurrences(context: _Context, window: _Window, limit: int) -> list[O
 
 
 def _moved_occurrences(context: _Context, window: _Window) -> list[Occurrence]:
-    moved = []
-    for original, override, start, end in _valid_overrides(context):
-        if _overlaps(start, end, window):
-            moved.append(Occurrence(original, start, end, override))
-    return moved
+    return [
+        Occurrence(original, start, end, override)
+        for original, override, start, end in _override_times(context)
+        if _overlaps(start, end, window) and _belongs(context, original)
+    ]
 
 
-def _valid_overrides(context: _Context
-                     ) -> Iterator[tuple[datetime, InstanceOverride, datetime, datetime]]:
-    """(original start, override, new UTC start, new UTC end) of overrides that still
-    change an instance of the series."""
+def _override_times(context: _Context
+                    ) -> Iterator[tuple[datetime, InstanceOverride, datetime, datetime]]:
+    """(original start, override, new UTC start, new UTC end) of the overrides of
+    instances not excluded; whether the original still belongs is checked by the caller."""
     for original, override in context.overrides.items():
-        if original not in context.excluded and _belongs(context, original):
+        if original not in context.excluded:
             start, end = _utc(override.start, "override start"), _utc(override.end, "override end")
             yield original, override, start, end
 
@@ -705,20 +774,59 @@ def _belongs(context: _Context, original: datetime) -> bool:
 
 
 def series_bounds(series: Series) -> tuple[datetime, datetime | None]:
-    """Earliest start and latest end of any occurrence (overrides included), in UTC; the
-    latest is None when the series never ends (no UNTIL, or COUNT above 10 000).  A series
-    left without any occurrence reports its DTSTART instant twice."""
+    """Earliest start and latest end of any occurrence (overrides included), in UTC.
+
+    The latest is None when the series never ends (no COUNT or UNTIL), when COUNT is above
+    10 000, and when a rule that cannot skip ahead (BYSETPOS, BYWEEKNO, BYYEARDAY) has
+    more than 10 000 instances before its UNTIL: listing them all would cost too much, and
+    an open end is the safe answer.  A series left without any occurrence reports its
+    DTSTART instant twice."""
     context = _context(series)
-    earliest = _earliest_start(context)
+    listed = _listed_rule_starts(context)
+    moved = [(start, end) for original, _, start, end in _override_times(context)
+             if _bounds_member(context, listed, original)]
+    earliest = _earliest_start(context, listed, [start for start, _ in moved])
     if earliest is None:
         return context.start, context.start
-    return earliest, _latest_end(context)
+    return earliest, _latest_end(context, listed, [end for _, end in moved])
 
 
-def _earliest_start(context: _Context) -> datetime | None:
-    starts = [extra for extra in context.extras if _is_plain(context, extra)]
-    starts += [start for _, _, start, _ in _valid_overrides(context)]
-    first_of_rule = _first_plain_rule_start(context)
+def _listed_rule_starts(context: _Context) -> frozenset[datetime] | None:
+    """Every rule start, when the rule cannot skip ahead and has at most 10 000 of them."""
+    rule = context.rule
+    if rule is None:
+        return frozenset()
+    finite = rule.until is not None or (rule.count is not None and rule.count <= _LISTING_LIMIT)
+    if _can_skip_ahead(rule) or not finite:
+        return None
+    every = list(islice(_rule_starts(context, context.first_wall, _LAST_WALL),
+                        _LISTING_LIMIT + 1))
+    return frozenset(every) if len(every) <= _LISTING_LIMIT else None
+
+
+def _bounds_member(context: _Context, listed: frozenset[datetime] | None,
+                   original: datetime) -> bool:
+    if original in context.extras:
+        return True
+    if listed is not None:
+        return original in listed
+    try:
+        return _belongs(context, original)
+    except TooManyInstancesError:
+        return True  # too costly to tell; counting it only widens the bounds
+
+
+def _plain_extras(context: _Context) -> list[datetime]:
+    return [extra for extra in context.extras if _is_plain(context, extra)]
+
+
+def _earliest_start(context: _Context, listed: frozenset[datetime] | None,
+                    moved_starts: list[datetime]) -> datetime | None:
+    if listed is not None:
+        first_of_rule = min((s for s in listed if _is_plain(context, s)), default=None)
+    else:
+        first_of_rule = _first_plain_rule_start(context)
+    starts = [*_plain_extras(context), *moved_starts]
     if first_of_rule is not None:
         starts.append(first_of_rule)
     return min(starts, default=None)
@@ -734,38 +842,26 @@ def _first_plain_rule_start(context: _Context) -> datetime | None:
     return min((start for start in nearby if _is_plain(context, start)), default=first)
 
 
-def _latest_end(context: _Context) -> datetime | None:
-    if not _is_bounded(context):
-        return None
-    ends = [extra + context.duration for extra in context.extras if _is_plain(context, extra)]
-    ends += [end for _, _, _, end in _valid_overrides(context)]
-    last_of_rule = _last_plain_rule_start(context)
+def _latest_end(context: _Context, listed: frozenset[datetime] | None,
+                moved_ends: list[datetime]) -> datetime | None:
+    rule = context.rule
+    if listed is not None:
+        last_of_rule = max((s for s in listed if _is_plain(context, s)), default=None)
+    elif rule is not None and rule.until is not None and _can_skip_ahead(rule):
+        last_of_rule = _last_plain_start_before_until(context)
+    else:
+        return None  # never ends, or too many instances to find the last one
+    ends = [extra + context.duration for extra in _plain_extras(context)] + moved_ends
     if last_of_rule is not None:
         ends.append(last_of_rule + context.duration)
     return max(ends, default=None)
-
-
-def _is_bounded(context: _Context) -> bool:
-    rule = context.rule
-    if rule is None or rule.until is not None:
-        return True
-    return rule.count is not None and rule.count <= _COUNT_ITERATION_LIMIT
-
-
-def _last_plain_rule_start(context: _Context) -> datetime | None:
-    if context.rule is None:
-        return None
-    if context.rule.count is not None:
-        every = _rule_starts(context, context.first_wall, _LAST_WALL)
-        return max((start for start in every if _is_plain(context, start)), default=None)
-    return _last_plain_start_before_until(context)
 
 
 def _last_plain_start_before_until(context: _Context) -> datetime | None:
     """Search backwards from UNTIL in chunks that double in length."""
     assert context.rule is not None
     first, wall_to = context.first_wall, context.until_stop
-    span = _search_span(context.rule) if _can_skip_ahead(context.rule) else wall_to - first
+    span = _search_span(context.rule)
     while wall_to > first:
         wall_from = wall_to - min(span, wall_to - first)
         plain = [s for s in _rule_starts(context, wall_from, wall_to) if _is_plain(context, s)]
@@ -776,11 +872,13 @@ def _last_plain_start_before_until(context: _Context) -> datetime | None:
 
 
 def _search_span(rule: _Rule) -> timedelta:
-    if rule.freq == du.YEARLY:
-        return timedelta(days=366) * rule.interval * 2
-    if rule.freq == du.MONTHLY:
-        return timedelta(days=31) * rule.interval * 2
-    return _FIXED_PERIODS[rule.freq] * rule.interval * 2
+    longest_period = {du.YEARLY: timedelta(days=366), du.MONTHLY: timedelta(days=31)}
+    return _scaled(longest_period.get(rule.freq) or _FIXED_PERIODS[rule.freq], rule.interval * 2)
+
+
+def _scaled(period: timedelta, factor: int) -> timedelta:
+    """``period * factor``, but no longer than all the years a datetime can hold."""
+    return min(period * min(factor, _ALL_YEARS // period), _ALL_YEARS)
 
 
 def _latest_nearby(context: _Context, latest: datetime, wall_to: datetime) -> datetime:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.errors import InvalidEventError
 
 MAX_EVENT_DURATION = timedelta(days=31)
+# Every instant the service stores or is asked about lies in this range, so arithmetic
+# in any zone (±14 h) and any window (≤ 366 days) stays far from datetime's limits.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def in_supported_range(instant: datetime) -> bool:
+    return EARLIEST <= instant < LATEST
+
+
+def check_supported(*instants: datetime) -> None:
+    if not all(in_supported_range(i) for i in instants):
+        raise InvalidEventError("times must lie between 1900-01-01 and 2200-01-01 (UTC)")
 Transparency = Literal["opaque", "transparent"]
 RsvpStatus = Literal["pending", "yes", "no", "maybe"]
 WeekStart = Literal["monday", "sunday"]
@@ -65,6 +78,7 @@ class EventDetails:
     def check(self) -> None:
         """Guards every event must satisfy, whatever command produced it."""
         zone(self.timezone)
+        check_supported(self.start, self.end, *self.exdates, *self.rdates)
         if self.end <= self.start:
             raise InvalidEventError("end must be after start")
         if self.end - self.start > MAX_EVENT_DURATION:

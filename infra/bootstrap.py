@@ -3,6 +3,7 @@ into handlers, projections and routers. Nothing connects at import time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,8 @@ from projections.calendar import CalendarProjection
 from projections.freebusy import FreeBusyProjection
 from projections.inbox import InboxProjection
 from projections.users import UsersProjection
+from read_api.queries import SqlBusyStore
+from read_api.store import BusyStore
 
 FANOUT_SETTLE_SECONDS = 2.0
 
@@ -64,6 +67,28 @@ class Container:
         self.delivery.nudge()
         self.delivery.wait_for([Position(i, n) for i, n in heads], ["fanout"],
                                FANOUT_SETTLE_SECONDS)
+
+    @property
+    def busy_store(self) -> BusyStore:
+        return SqlBusyStore(self.views)
+
+    def start(self) -> None:
+        self.delivery.start()
+
+    def readiness(self) -> dict[str, Callable[[], object]]:
+        return {"event_store": lambda: [s.recorder.max_notification_id()
+                                        for s in self.stores.shards],
+                "views": lambda: self.views.query("SELECT 1")}
+
+    def metrics_text(self) -> str:
+        """Prometheus text: how far each processor is behind each shard's log."""
+        from infra.metrics import gauge
+
+        heads = {s.index: s.recorder.max_notification_id() or 0 for s in self.stores.shards}
+        return gauge("calendar_projection_lag", "notifications not yet applied",
+                     {(("projection", name), ("shard", str(shard))):
+                      heads[shard] - self.delivery.position(name, shard)
+                      for name in self.delivery.names for shard in heads})
 
     def close(self) -> None:
         self.delivery.stop()

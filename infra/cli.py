@@ -1,4 +1,5 @@
-"""`calctl`: serve, users create, replay, and infra up/down for local services."""
+"""`calctl`: serve, users create, replay, the distributed workers (relay, fanout,
+projector), and infra up/down for local services."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.app import Runtime
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,11 +25,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="calctl", description="Calendar backend")
     commands = parser.add_subparsers(required=True)
-    serve = commands.add_parser("serve", help="run the API (embedded default)")
+    serve = commands.add_parser("serve", help="run the API (distributed if CALENDAR_SHARDS)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", type=Path)
+    serve.add_argument("--workers", action="store_true",
+                       help="distributed: also run relay, fan-out and projectors here")
     serve.set_defaults(run=_serve)
+    relay = commands.add_parser("relay", help="publish the shards' logs to Kafka")
+    relay.add_argument("--shard", type=int)
+    relay.set_defaults(run=_relay)
+    fanout = commands.add_parser("fanout", help="keep guests' invitations in step (Kafka)")
+    fanout.set_defaults(run=_fanout)
+    projector = commands.add_parser("projector", help="keep the views up to date (Kafka)")
+    projector.add_argument("--projection", default="all")
+    projector.set_defaults(run=_projector)
     users = commands.add_parser("users").add_subparsers(required=True)
     create = users.add_parser("create", help="create a user; prints id and token")
     create.add_argument("--email", required=True)
@@ -57,19 +72,37 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from infra.app import create_app
+
+    settings = _settings(args)
+    if settings.is_distributed:
+        from infra.distributed import distributed
+
+        container: Runtime = distributed(settings, workers=args.workers)
+        where = f"{len(settings.shards.split(','))} PostgreSQL shards"
+    else:
+        from infra.bootstrap import embedded
+
+        container = embedded(settings)
+        where = f"data in {settings.data_dir}"
+    print(f"calendar API on http://{args.host}:{args.port} ({where})")
+    uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="warning")
+
+
+def _container(settings: Settings) -> Runtime:
+    if settings.is_distributed:
+        from infra.distributed import distributed
+
+        return distributed(settings)
     from infra.bootstrap import embedded
 
-    container = embedded(_settings(args))
-    print(f"calendar API on http://{args.host}:{args.port} (data in {container.settings.data_dir})")
-    uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="warning")
+    return embedded(settings)
 
 
 def _create_user(args: argparse.Namespace) -> int:
     from commands.handlers import EmailTakenError, sign_up
     from commands.models import SignUp
-    from infra.bootstrap import embedded
 
-    container = embedded(_settings(args))
+    container = _container(_settings(args))
     try:
         user = sign_up(container.stores, SignUp(email=args.email, timezone=args.timezone,
                                                 name=args.name))
@@ -83,16 +116,29 @@ def _create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chosen(projection: str) -> list[str] | None:
+    from infra.bootstrap import all_projections
+
+    names = [p.name for p in all_projections()]
+    if projection == "all" or projection in names:
+        return [n for n in names if projection in ("all", n)]
+    print(f"unknown projection {projection!r}; choose from: {', '.join(names)}",
+          file=sys.stderr)
+    return None
+
+
 def _replay(args: argparse.Namespace) -> int:
     from infra.bootstrap import all_projections, embedded
     from infra.delivery import InProcessDelivery
 
-    container = embedded(_settings(args))
-    chosen = [p for p in all_projections() if args.projection in ("all", p.name)]
-    if not chosen:
-        names = ", ".join(p.name for p in all_projections())
-        print(f"unknown projection {args.projection!r}; choose from: {names}", file=sys.stderr)
+    names = _chosen(args.projection)
+    if names is None:
         return 2
+    settings = _settings(args)
+    if settings.is_distributed:
+        return _replay_distributed(settings, names, args.shard)
+    container = embedded(settings)
+    chosen = [p for p in all_projections() if p.name in names]
     shards = [s for s in container.stores.shards if args.shard in (None, s.index)]
     total = sum(s.recorder.max_notification_id() or 0 for s in shards)
     replayer = InProcessDelivery(shards, container.views, chosen, fanout=None)
@@ -104,11 +150,80 @@ def _replay(args: argparse.Namespace) -> int:
         _bar(done, total)
 
     count = replayer.rebuild(progress)
-    elapsed = max(time.monotonic() - started, 1e-9)
-    print(f"\nreplayed {count} events into {', '.join(p.name for p in chosen)} "
-          f"in {elapsed:.2f} s ({count / elapsed:,.0f} events/s)")
+    _report(count, names, started)
     container.close()
     return 0
+
+
+def _replay_distributed(settings: Settings, names: list[str], shard: int | None) -> int:
+    """Rebuild the PostgreSQL views and Redis masks straight from the event stores.
+    Run it while the projectors are stopped; they resume after the replayed positions."""
+    from infra.distributed import Backend, replay
+
+    backend = Backend(settings)
+    total = sum(s.recorder.max_notification_id() or 0 for s in backend.shards
+                if shard in (None, s.index))
+    started, done = time.monotonic(), 0
+
+    def progress(delivered: int) -> None:
+        nonlocal done
+        done += delivered
+        _bar(done, total)
+
+    count = replay(backend, names, shard, progress)
+    _report(count, names, started)
+    backend.close()
+    return 0
+
+
+def _report(count: int, names: list[str], started: float) -> None:
+    elapsed = max(time.monotonic() - started, 1e-9)
+    print(f"\nreplayed {count} events into {', '.join(names)} "
+          f"in {elapsed:.2f} s ({count / elapsed:,.0f} events/s)")
+
+
+def _relay(args: argparse.Namespace) -> int:
+    return _work(args, relay=True, shard=args.shard)
+
+
+def _fanout(args: argparse.Namespace) -> int:
+    return _work(args, fanout=True)
+
+
+def _projector(args: argparse.Namespace) -> int:
+    names = _chosen(args.projection)
+    return 2 if names is None else _work(args, projections=names)
+
+
+def _work(args: argparse.Namespace, relay: bool = False, fanout: bool = False,
+          projections: list[str] | None = None, shard: int | None = None) -> int:
+    """Run distributed workers until SIGTERM or SIGINT."""
+    import logging
+    import signal
+    import threading
+
+    from infra.distributed import Backend, Workers
+
+    settings = _settings(args)
+    if not settings.is_distributed:
+        print("workers need CALENDAR_SHARDS (and Kafka, Redis)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(message)s")
+    backend = Backend(settings)
+    workers = Workers.of(backend, relay=relay, fanout=fanout, projections=projections,
+                         shard=shard)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    workers.start()
+    print("started: " + ", ".join(t.name for t in workers.threads), flush=True)
+    while not stopped.wait(1.0):
+        if not workers.alive():
+            print("a worker thread died", file=sys.stderr)
+            break
+    workers.stop()
+    backend.close()
+    return 0 if stopped.is_set() else 1
 
 
 def _bar(done: int, total: int, width: int = 40) -> None:

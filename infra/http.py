@@ -106,7 +106,9 @@ class WriteGuard:
 
     async def _run_and_store(self, scope: Scope, body: bytes, send: Send, owner: str,
                              key: str) -> None:
-        captured: dict[str, Any] = {"body": b""}
+        """Record the response before the client sees it, so a retry that follows the
+        answer always finds it stored."""
+        captured: dict[str, Any] = {"status": 500, "headers": {}, "body": b""}
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -115,17 +117,18 @@ class WriteGuard:
                                        for k, v in message.get("headers", [])}
             elif message["type"] == "http.response.body":
                 captured["body"] += message.get("body", b"")
-            await send(message)
 
         try:
             await self.app(scope, _replay(body), capture)
-        finally:
-            status = captured.get("status", 500)
-            if status >= 500:
-                await run_in_threadpool(self.store.abandon, owner, key)
-            else:
-                stored = StoredResponse(status, captured["body"], captured.get("headers", {}))
-                await run_in_threadpool(self.store.finish, owner, key, stored)
+        except BaseException:
+            await run_in_threadpool(self.store.abandon, owner, key)
+            raise
+        stored = StoredResponse(captured["status"], captured["body"], captured["headers"])
+        if stored.status >= 500:
+            await run_in_threadpool(self.store.abandon, owner, key)
+        else:
+            await run_in_threadpool(self.store.finish, owner, key, stored)
+        await _send_stored(send, stored)
 
     def _owner(self, scope: Scope) -> str | None:
         """Keys are per user; sign-up (no token yet) shares one anonymous space."""

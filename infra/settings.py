@@ -22,6 +22,17 @@ class Settings(BaseSettings):
     shards: str = Field(default="", description="comma-separated PostgreSQL DSNs")
     kafka_bootstrap: str = ""
     redis_url: str = ""
+    # The distributed deployment's names and sizes. Defaults suit one deployment per
+    # set of databases; tests give each run its own names so runs never share state.
+    event_store_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]*$")
+    views_schema: str = Field(default="calendar_views", pattern=r"^[a-z_][a-z0-9_]*$")
+    kafka_topic: str = "calendar.events"
+    kafka_partitions: int = Field(default=8, ge=1, le=1024)
+    kafka_replication: int = Field(default=1, ge=1)
+    consumer_group_prefix: str = "calendar"
+    worker_id: str = Field(default="", description="static Kafka group membership id")
+    redis_prefix: str = "cal:"
+    pg_pool_size: int = Field(default=5, ge=1)
 
     @property
     def is_distributed(self) -> bool:

@@ -39,7 +39,9 @@ class CalendarProjection:
         elif isinstance(event, CalendarEvent.Event):
             self._changed(event, tx)
         elif isinstance(event, Invitation.Responded):  # type: ignore[attr-defined]
-            self._responded(event, tx)
+            self._responded(event, tx, event.status)
+        elif isinstance(event, Invitation.Renewed):  # type: ignore[attr-defined]
+            self._responded(event, tx, "pending")
 
     def _scheduled(self, event: Any, tx: Tx) -> None:
         self._insert(EventState.scheduled(event), tx)
@@ -74,7 +76,7 @@ class CalendarProjection:
         tx.executemany("INSERT INTO cal_entries (user_id, event_id, span_start, span_end)"
                        " VALUES (?, ?, ?, ?)", rows)
 
-    def _responded(self, event: Any, tx: Tx) -> None:
+    def _responded(self, event: Any, tx: Tx, status: str) -> None:
         """RSVPs come from the guest's shard, in no fixed order relative to the event's own
         changes; keeping every answer (membership comes from the event's state) makes the
         result the same in any interleaving, so replay equals live."""
@@ -82,5 +84,5 @@ class CalendarProjection:
             "INSERT INTO cal_guests (event_id, user_id, rsvp_status, updated_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (event_id, user_id) DO UPDATE"
             " SET rsvp_status = excluded.rsvp_status, updated_at = excluded.updated_at",
-            (str(event.event_id), str(event.guest_id), event.status,
+            (str(event.event_id), str(event.guest_id), status,
              event.timestamp.isoformat()))

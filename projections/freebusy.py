@@ -69,7 +69,9 @@ class FreeBusyProjection:
         elif isinstance(event, CalendarEvent.Event):
             self._changed(event, tx)
         elif isinstance(event, Invitation.Responded):  # type: ignore[attr-defined]
-            self._responded(event, tx)
+            self._responded(event, tx, event.status)
+        elif isinstance(event, Invitation.Renewed):  # type: ignore[attr-defined]
+            self._responded(event, tx, "pending")
 
     def _insert(self, state: EventState, tx: Tx) -> None:
         """A series made by a split arrives twice; the first one wins."""
@@ -90,11 +92,11 @@ class FreeBusyProjection:
         if type(event).__name__ == "SeriesSplit":
             self._insert(EventState.following(event, state), tx)
 
-    def _responded(self, event: Any, tx: Tx) -> None:
+    def _responded(self, event: Any, tx: Tx, status: str) -> None:
         event_id, guest_id = str(event.event_id), str(event.guest_id)
         tx.execute("DELETE FROM fb_declined WHERE event_id = ? AND user_id = ?",
                    (event_id, guest_id))
-        if event.status == "no":
+        if status == "no":
             tx.execute("INSERT INTO fb_declined (event_id, user_id) VALUES (?, ?)",
                        (event_id, guest_id))
         state = _load(event_id, tx)

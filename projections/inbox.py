@@ -28,8 +28,11 @@ class InboxProjection:
         kind = type(event).__name__ if isinstance(event, Invitation.Event) else None
         if kind == "Extended":
             self._extended(event, tx)
-        elif kind in ("SummaryChanged", "Renewed"):
-            self._set(event, tx, "summary = ?, active = 1", _json(event.summary))
+        elif kind == "SummaryChanged":
+            self._set(event, tx, "summary = ?", _json(event.summary))
+        elif kind == "Renewed":
+            self._set(event, tx, "summary = ?, active = 1, rsvp_status = 'pending'",
+                      _json(event.summary))
         elif kind == "Withdrawn":
             self._set(event, tx, "active = 0")
         elif kind == "Responded":

@@ -16,7 +16,7 @@ from projections.event_state import EventState
 from projections.masks import mask_from_bytes
 from projections.spans import ALL_DAY_SLACK, utc_text
 from read_api.rendering import all_day_bounds, render_event, render_instance, render_times
-from read_api.store import ReadStore
+from read_api.store import BusyStore, ReadStore
 
 
 @dataclass(frozen=True)
@@ -152,35 +152,40 @@ def _inbox_item(event_id: str, organizer_id: str, summary: str, rsvp: str,
 # -- availability -----------------------------------------------------------------------
 
 
-def busy_masks(store: ReadStore, user_ids: list[str], window: Window
+def busy_masks(busy: BusyStore, user_ids: list[str], window: Window
                ) -> dict[str, dict[date, int]]:
     """Each user's busy slots in the window: stored masks of single events OR the
     window's instances of the recurring series they hold."""
     masks: dict[str, dict[date, int]] = {u: {} for u in user_ids}
-    for user_id, day, mask in _stored_masks(store, user_ids, window):
+    first, last = window.start.date() - timedelta(days=1), window.end.date()
+    for user_id, day, mask in busy.day_masks(user_ids, first.isoformat(), last.isoformat()):
         days = masks[user_id]
         day_value = date.fromisoformat(day)
         days[day_value] = days.get(day_value, 0) | mask_from_bytes(mask)
-    for user_id, state_text in _recurring(store, user_ids, window):
+    recurring = busy.recurring(user_ids, utc_text(window.start), utc_text(window.end))
+    for user_id, state_text in recurring:
         for o in expand(EventState.loads(state_text).series, window.start, window.end):
             masks[user_id] = freebusy.union(masks[user_id], freebusy.slot_masks(o.start, o.end))
     return masks
 
 
-def _stored_masks(store: ReadStore, user_ids: list[str], window: Window
+class SqlBusyStore:
+    """BusyStore over the free/busy projection's tables."""
+
+    def __init__(self, store: ReadStore) -> None:
+        self.store = store
+
+    def day_masks(self, user_ids: list[str], first: str, last: str
                   ) -> Iterable[tuple[str, str, bytes]]:
-    marks = ",".join("?" * len(user_ids))
-    first, last = window.start.date() - timedelta(days=1), window.end.date()
-    return store.query(f"SELECT user_id, day, mask FROM fb_masks WHERE user_id IN ({marks})"
-                       " AND day >= ? AND day <= ?",
-                       (*user_ids, first.isoformat(), last.isoformat()))
+        marks = ",".join("?" * len(user_ids))
+        return self.store.query(
+            f"SELECT user_id, day, mask FROM fb_masks WHERE user_id IN ({marks})"
+            " AND day >= ? AND day <= ?", (*user_ids, first, last))
 
-
-def _recurring(store: ReadStore, user_ids: list[str], window: Window
-               ) -> Iterable[tuple[str, str]]:
-    marks = ",".join("?" * len(user_ids))
-    return store.query(
-        f"SELECT s.user_id, e.state FROM fb_series s JOIN fb_events e"
-        f" ON e.event_id = s.event_id WHERE s.user_id IN ({marks})"
-        " AND s.span_end > ? AND s.span_start < ?",
-        (*user_ids, utc_text(window.start), utc_text(window.end)))
+    def recurring(self, user_ids: list[str], span_start: str, span_end: str
+                  ) -> Iterable[tuple[str, str]]:
+        marks = ",".join("?" * len(user_ids))
+        return self.store.query(
+            f"SELECT s.user_id, e.state FROM fb_series s JOIN fb_events e"
+            f" ON e.event_id = s.event_id WHERE s.user_id IN ({marks})"
+            " AND s.span_end > ? AND s.span_start < ?", (*user_ids, span_start, span_end))

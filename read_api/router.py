@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from domain import freebusy
-from domain.values import is_known_zone
+from domain.values import EARLIEST, LATEST, in_supported_range, is_known_zone
 from read_api import queries
 from read_api.ics import export_calendar
 from read_api.queries import Window
 from read_api.rendering import render_instant
-from read_api.store import HistoryReader, OwnWrites, ReadStore
+from read_api.store import BusyStore, HistoryReader, OwnWrites, ReadStore
 
 router = APIRouter(prefix="/v1")
 MAX_WINDOW = timedelta(days=366)
@@ -62,6 +62,8 @@ def zone_param(name: str | None) -> ZoneInfo | None:
 
 
 def checked_window(start: datetime, end: datetime, loc: str = "end") -> Window:
+    if not (in_supported_range(start) and in_supported_range(end)):
+        raise BadQueryError(loc, "windows must lie between 1900-01-01 and 2200-01-01 (UTC)")
     if end <= start:
         raise BadQueryError(loc, "end must be after start")
     if end - start > MAX_WINDOW:
@@ -107,9 +109,11 @@ def view_window(start: datetime | None, end: datetime | None, view: str | None,
         return checked_window(start, end)
     if day is None:
         raise BadQueryError("date", "view needs a date (YYYY-MM-DD)")
+    if not EARLIEST.date() < day < LATEST.date() - timedelta(days=31):
+        raise BadQueryError("date", "dates must lie between 1900-01-02 and 2199-11-30")
     first, last = calendar_days(view, day, week_start)
-    return Window(datetime.combine(first, time(0), tzinfo=zone),
-                  datetime.combine(last, time(0), tzinfo=zone))
+    return checked_window(datetime.combine(first, time(0), tzinfo=zone),
+                          datetime.combine(last, time(0), tzinfo=zone), "date")
 
 
 def calendar_days(view: str, day: date, week_start: str) -> tuple[date, date]:
@@ -202,6 +206,8 @@ class AvailabilityQuery(BaseModel):
             raise ValueError("end must be after start")
         if self.end - self.start > MAX_WINDOW:
             raise ValueError("the window may span at most 366 days")
+        if not (in_supported_range(self.start) and in_supported_range(self.end)):
+            raise ValueError("windows must lie between 1900-01-01 and 2200-01-01 (UTC)")
         return self
 
 
@@ -220,7 +226,8 @@ def availability(query: AvailabilityQuery, request: Request, user_id: Reader,
     if unknown:
         raise UnknownUsersError(unknown)
     window = Window(query.start.astimezone(UTC), query.end.astimezone(UTC))
-    masks = queries.busy_masks(store, ids, window)
+    busy: BusyStore = request.app.state.busy_store
+    masks = queries.busy_masks(busy, ids, window)
     everyone = freebusy.union(*masks.values())
     allowed = working_slots(store, ids, window) if query.working_hours_only else None
     suggestions = freebusy.suggestions(everyone, window.start, window.end,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -20,4 +20,18 @@ class OwnWrites(Protocol):
 class HistoryReader(Protocol):
     def history(self, user_id: UUID, event_id: UUID) -> list[dict[str, Any]] | None:
         """The event's audit trail, or None when the caller cannot see the event."""
+        ...
+
+
+class BusyStore(Protocol):
+    """Where free/busy is read from: the projection's tables (SQL) or another store."""
+
+    def day_masks(self, user_ids: list[str], first: str, last: str
+                  ) -> Iterable[tuple[str, str, bytes]]:
+        """(user, ISO day, 12-byte mask) held by single events, days first..last."""
+        ...
+
+    def recurring(self, user_ids: list[str], span_start: str, span_end: str
+                  ) -> Iterable[tuple[str, str]]:
+        """(user, event state JSON) of the series they hold whose span meets the window."""
         ...

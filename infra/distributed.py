@@ -1,0 +1,398 @@
+"""The composition root of the distributed deployment (CALENDAR_SHARDS set): PostgreSQL
+shard event stores, the outbox relay to Kafka, Kafka-fed projectors and fan-out, views
+in PostgreSQL and free/busy in Redis. The domain, the command handlers and the
+projection classes are the embedded default's own; only the adapters differ.
+
+The same pieces run in one process (`calctl serve --workers`) or as separate workers
+(`calctl relay|fanout|projector`), each of which builds only a Backend."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Protocol
+from uuid import UUID
+
+import psycopg
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from psycopg import sql
+
+from commands.application import CalendarShard
+from commands.fanout import InvitationFanout
+from commands.history import EventStoreHistory
+from commands.service import CalendarStores, Position
+from commands.shards import ShardMap
+from infra.auth import TokenIssuer, load_or_create_secret
+from infra.bootstrap import all_projections
+from infra.idempotency import SqliteIdempotencyStore
+from infra.kafka_consumer import (
+    Decoder,
+    Delivery,
+    FanoutSink,
+    KafkaConsumerRunner,
+    Sink,
+    group_of,
+)
+from infra.kafka_relay import (
+    KafkaRelay,
+    RelayPositions,
+    ensure_topic,
+    partition_of,
+    producer_config,
+)
+from infra.metrics import ConsumerLag, Labels, gauge
+from infra.postgres import postgres_env, shard_dsns
+from infra.postgres_views import PostgresProjector, PostgresViews, ShardedViews
+from infra.redis_freebusy import RedisFreeBusy
+from infra.settings import Settings
+from read_api.queries import SqlBusyStore
+from read_api.store import BusyStore
+
+PROJECTIONS = tuple(p.name for p in all_projections())
+FANOUT_SETTLE_SECONDS = 5.0
+REPLAY_BATCH = 500
+log = logging.getLogger(__name__)
+Tracked = dict[tuple[str, int, int], int]
+
+
+class Tracker(Protocol):
+    def positions(self) -> Tracked: ...
+
+
+class Job(Protocol):
+    @property
+    def ready(self) -> threading.Event: ...
+    def run(self, stop: threading.Event) -> None: ...
+
+
+class ProjectionSink(Sink, Protocol):
+    def reset(self) -> None: ...
+
+
+def shard_env(dsn: str, settings: Settings) -> dict[str, str]:
+    return {**postgres_env(dsn), "POSTGRES_SCHEMA": settings.event_store_schema,
+            "POSTGRES_POOL_SIZE": str(settings.pg_pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(settings.pg_pool_size * 2)}
+
+
+def open_shards(settings: Settings) -> list[CalendarShard]:
+    """One application per physical shard; the event store's schema is created here
+    because the library expects it to exist."""
+    dsns = shard_dsns(settings.shards)
+    for dsn in dsns:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(settings.event_store_schema)))
+    return [CalendarShard(i, shard_env(dsn, settings)) for i, dsn in enumerate(dsns)]
+
+
+class Backend:
+    """What every distributed process needs: shards, routing, views, free/busy."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dsns = shard_dsns(settings.shards)
+        self.shards = open_shards(settings)
+        self.shard_map = ShardMap(len(self.shards), settings.logical_shards)
+        self.views = ShardedViews([PostgresViews(i, dsn, settings.views_schema,
+                                                 settings.pg_pool_size)
+                                   for i, dsn in enumerate(self.dsns)], self.shard_map)
+        for views in self.views.views:
+            views.create(all_projections())
+        self.freebusy = _redis_freebusy(settings)
+        self.decoder = Decoder(self.shards)
+
+    def projectors(self, names: Sequence[str]) -> list[ProjectionSink]:
+        sinks: list[ProjectionSink] = []
+        for projection in all_projections():
+            if projection.name not in names:
+                continue
+            if projection.name == "freebusy" and self.freebusy is not None:
+                sinks.append(self.freebusy)
+            else:
+                sinks.append(PostgresProjector(projection, self.views))
+        return sinks
+
+    def busy_store(self) -> BusyStore:
+        return self.freebusy.reader() if self.freebusy is not None else SqlBusyStore(self.views)
+
+    def trackers(self) -> list[Tracker]:
+        return [self.views] + ([self.freebusy] if self.freebusy is not None else [])
+
+    def stores(self, positions: KafkaWritePositions | None = None) -> CalendarStores:
+        return CalendarStores(self.shards, self.shard_map,
+                              positions or KafkaWritePositions(self.shards, 1),
+                              on_write=lambda: None)
+
+    def relays(self, only: int | None = None) -> list[KafkaRelay]:
+        ensure_topic(self.settings)
+        producer = Producer(producer_config(self.settings))
+        return [KafkaRelay(shard, producer, RelayPositions(
+                    self.dsns[shard.index], self.settings.event_store_schema,
+                    self.settings.kafka_topic, shard.index), self.settings)
+                for shard in self.shards if only in (None, shard.index)]
+
+    def runner(self, sink: Sink) -> KafkaConsumerRunner:
+        ensure_topic(self.settings)
+        return KafkaConsumerRunner(self.settings, self.decoder, sink)
+
+    def deliveries(self, shard: CalendarShard, after: int) -> list[Delivery]:
+        """The next notifications of a shard as the consumers would receive them."""
+        found = shard.recorder.select_notifications(after, REPLAY_BATCH,
+                                                    inclusive_of_start=False)
+        partitions = self.settings.kafka_partitions
+        return [Delivery(shard.index, n.id, partition_of(UUID(str(n.originator_id)), partitions),
+                         shard.mapper.to_domain_event(n)) for n in found]
+
+    def close(self) -> None:
+        self.views.close()
+        if self.freebusy is not None:
+            self.freebusy.close()
+        for shard in self.shards:
+            shard.close()
+
+
+def _redis_freebusy(settings: Settings) -> RedisFreeBusy | None:
+    return RedisFreeBusy(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+
+
+def replay(backend: Backend, names: Sequence[str], only: int | None,
+           progress: Callable[[int], None]) -> int:
+    """Empty the chosen projections and apply every shard's log to them, as the
+    consumers would (same sinks, same partitions, same tracking)."""
+    sinks = backend.projectors(names)
+    for sink in sinks:
+        sink.reset()
+    total = 0
+    for shard in backend.shards:
+        position = 0
+        while only in (None, shard.index) and (batch := backend.deliveries(shard, position)):
+            for sink in sinks:
+                sink.handle(batch)
+            position = batch[-1].notification_id
+            total += len(batch)
+            progress(len(batch))
+    return total
+
+
+# -- read-your-own-writes ------------------------------------------------------------
+
+
+class KafkaWritePositions:
+    """Each user's latest write per (shard, Kafka partition). Partitions are consumed
+    independently, so "passed notification n" only holds within one partition; the
+    partition is found from the written aggregate (kafka_relay.partition_of)."""
+
+    def __init__(self, shards: Sequence[CalendarShard], partitions: int) -> None:
+        self.shards = shards
+        self.partitions = partitions
+        self._latest: dict[UUID, dict[tuple[int, int], int]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, user_id: UUID, position: Position) -> None:
+        found = self.shards[position.shard].recorder.select_notifications(
+            position.notification_id, 1)
+        partition = partition_of(UUID(str(found[0].originator_id)), self.partitions)
+        key = (position.shard, partition)
+        with self._lock:
+            mine = self._latest.setdefault(user_id, {})
+            mine[key] = max(mine.get(key, 0), position.notification_id)
+
+    def latest(self, user_id: UUID) -> list[Position]:
+        return [Position(s, n) for s, _, n in self.pending(user_id)]
+
+    def pending(self, user_id: UUID) -> list[tuple[int, int, int]]:
+        with self._lock:
+            return [(s, p, n) for (s, p), n in self._latest.get(user_id, {}).items()]
+
+
+class WaitForProjections:
+    """A read waits (polling the tracking positions) until the projections it uses have
+    applied the reader's latest write in every partition it went to."""
+
+    def __init__(self, positions: KafkaWritePositions, trackers: Sequence[Tracker],
+                 timeout: float) -> None:
+        self.positions = positions
+        self.trackers = trackers
+        self.timeout = timeout
+
+    def wait(self, user_id: UUID, projections: Sequence[str]) -> bool:
+        pending = self.positions.pending(user_id)
+        deadline, pause = time.monotonic() + self.timeout, 0.002
+        while pending:
+            tracked = self.tracked()
+            pending = [(s, p, n) for s, p, n in pending
+                       if any(tracked.get((name, s, p), 0) < n for name in projections)]
+            remaining = deadline - time.monotonic()
+            if pending and remaining <= 0:
+                return False
+            time.sleep(min(pause, max(remaining, 0)) if pending else 0)
+            pause = min(pause * 2, 0.05)
+        return True
+
+    def tracked(self) -> Tracked:
+        merged: Tracked = {}
+        for tracker in self.trackers:
+            merged.update(tracker.positions())
+        return merged
+
+
+# -- workers -------------------------------------------------------------------------
+
+
+class Workers:
+    """Relays, fan-out and projectors as threads of one process."""
+
+    def __init__(self, jobs: Sequence[tuple[str, Job]]) -> None:
+        self.stop_event = threading.Event()
+        self.jobs = jobs
+        self.threads = [threading.Thread(target=job.run, args=(self.stop_event,), name=name,
+                                         daemon=True) for name, job in jobs]
+
+    @classmethod
+    def of(cls, backend: Backend, relay: bool = True, fanout: bool = True,
+           projections: Sequence[str] | None = None, shard: int | None = None) -> Workers:
+        jobs: list[tuple[str, Job]] = []
+        if relay:
+            jobs += [(f"relay-{r.shard.index}", r) for r in backend.relays(shard)]
+        if fanout:
+            sink = FanoutSink(InvitationFanout(backend.stores()))
+            jobs.append(("fanout", backend.runner(sink)))
+        if projections:
+            jobs += [(f"projector-{s.name}", backend.runner(s))
+                     for s in backend.projectors(projections)]
+        return cls(jobs)
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def alive(self) -> bool:
+        return all(t.is_alive() for t in self.threads)
+
+    def check_ready(self) -> None:
+        """Relays hold their shard's lock; consumers have their partitions."""
+        waiting = [name for name, job in self.jobs if not job.ready.is_set()]
+        if waiting or not self.alive():
+            raise RuntimeError("not ready: " + ", ".join(waiting or ["a worker died"]))
+
+
+# -- the API's container -------------------------------------------------------------
+
+
+@dataclass
+class DistributedContainer:
+    settings: Settings
+    backend: Backend
+    stores: CalendarStores
+    views: ShardedViews
+    busy_store: BusyStore
+    tokens: TokenIssuer
+    idempotency: SqliteIdempotencyStore
+    own_writes: WaitForProjections
+    history: EventStoreHistory
+    workers: Workers | None
+    lag: ConsumerLag
+
+    def start(self) -> None:
+        if self.workers is not None:
+            self.workers.start()
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
+        self.lag.close()
+        self.backend.close()
+
+    def settle_fanout(self) -> None:
+        """Wait until everything written so far is relayed and fanned out."""
+        deadline = time.monotonic() + FANOUT_SETTLE_SECONDS
+        fanout = group_of(self.settings, "fanout")
+        while time.monotonic() < deadline:
+            if not any(self.relay_backlog().values()) and not any(
+                    self.lag.lag(fanout).values()):
+                return
+            time.sleep(0.02)
+
+    def relay_backlog(self) -> dict[int, int]:
+        return {s.index: (s.recorder.max_notification_id() or 0) - self._relayed(s.index)
+                for s in self.backend.shards}
+
+    def _relayed(self, shard: int) -> int:
+        table = f"{self.settings.event_store_schema}.relay_positions"
+        try:
+            rows = self.views.views[shard].query(
+                f"SELECT position FROM {table} WHERE topic = ? AND shard = ?",
+                (self.settings.kafka_topic, shard))
+        except psycopg.errors.UndefinedTable:
+            return 0
+        return int(rows[0][0]) if rows else 0
+
+    def readiness(self) -> dict[str, Callable[[], object]]:
+        checks: dict[str, Callable[[], object]] = {}
+        for shard in self.backend.shards:
+            checks[f"event_store_{shard.index}"] = shard.recorder.max_notification_id
+        for views in self.views.views:
+            checks[f"views_{views.index}"] = partial(views.query, "SELECT 1")
+        checks["kafka"] = self._kafka_ready
+        if self.backend.freebusy is not None:
+            checks["redis"] = self.backend.freebusy.ping
+        if self.workers is not None:
+            checks["workers"] = self.workers.check_ready
+        return checks
+
+    def _kafka_ready(self) -> None:
+        admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap})
+        if self.settings.kafka_topic not in admin.list_topics(timeout=2).topics:
+            raise LookupError(f"no topic {self.settings.kafka_topic}")
+
+    def metrics_text(self) -> str:
+        names = PROJECTIONS
+        groups = [group_of(self.settings, n) for n in [*names, "fanout"]]
+        heads = {s.index: s.recorder.max_notification_id() or 0 for s in self.backend.shards}
+        tracked = self.own_writes.tracked()
+        applied: dict[Labels, float] = {}
+        for name in names:
+            for shard, head in heads.items():
+                furthest = max((n for (p, s, _), n in tracked.items() if (p, s) == (name, shard)),
+                               default=0)
+                applied[(("projection", name), ("shard", str(shard)))] = head - furthest
+        return "".join([
+            gauge("calendar_relay_backlog", "notifications committed but not yet in Kafka",
+                  {(("shard", str(s)),): b for s, b in self.relay_backlog().items()}),
+            gauge("calendar_consumer_lag", "messages not yet consumed by a group",
+                  self.lag.samples(groups)),
+            gauge("calendar_projection_lag", "notifications in the log beyond the furthest"
+                  " one a projection applied", applied),
+        ])
+
+
+def distributed(settings: Settings, workers: bool = False) -> DistributedContainer:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    backend = Backend(settings)
+    positions = KafkaWritePositions(backend.shards, settings.kafka_partitions)
+    stores = backend.stores(positions)
+    secret = settings.secret or load_or_create_secret(settings.data_dir)
+    return DistributedContainer(
+        settings=settings, backend=backend, stores=stores, views=backend.views,
+        busy_store=backend.busy_store(),
+        tokens=TokenIssuer(secret, timedelta(hours=settings.token_ttl_hours)),
+        idempotency=SqliteIdempotencyStore(settings.data_dir / "idempotency.sqlite"),
+        own_writes=WaitForProjections(positions, backend.trackers(),
+                                      settings.ryow_timeout_seconds),
+        history=EventStoreHistory(stores),
+        workers=Workers.of(backend, projections=PROJECTIONS) if workers else None,
+        lag=ConsumerLag(settings.kafka_bootstrap, settings.kafka_topic,
+                        settings.kafka_partitions),
+    )

@@ -1,0 +1,150 @@
+"""The Kafka consumer runner: a consumer group on the events topic that turns each
+message back into the domain event the shard stored (the shard's own mapper) and hands
+batches of them to a sink: a projection's view store, or the invitation fan-out.
+
+Offsets are committed after the sink has finished a batch, but exactly-once effects do
+not rest on them: every sink is idempotent (projections track the position per shard
+and partition in the same transaction as their rows; the fan-out is guarded by event
+versions), so a batch redelivered after a crash or a rebalance changes nothing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from confluent_kafka import Consumer, KafkaError, Message
+from eventsourcing.persistence import StoredEvent
+
+from commands.application import CalendarShard
+from commands.fanout import InvitationFanout
+from infra.settings import Settings
+
+BATCH = 500
+POLL_SECONDS = 0.1
+RESTART_SECONDS = 1.0
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One domain event with where it came from: its shard's notification id, and the
+    Kafka partition that carries its aggregate's events in order."""
+
+    shard: int
+    notification_id: int
+    partition: int
+    event: Any
+
+
+class Sink(Protocol):
+    name: str
+
+    def handle(self, deliveries: Sequence[Delivery]) -> None: ...
+
+
+class Decoder:
+    """Kafka message -> StoredEvent -> the domain event, with the source shard's mapper."""
+
+    def __init__(self, shards: Sequence[CalendarShard]) -> None:
+        self.mappers = {s.index: s.mapper for s in shards}
+
+    def decode(self, message: Message) -> Delivery:
+        headers = dict(_pairs(message))
+        shard = int(headers["shard"])
+        stored = StoredEvent(originator_id=UUID(_text(message.key())),
+                             originator_version=int(headers["originator_version"]),
+                             topic=headers["topic"], state=message.value() or b"")
+        return Delivery(shard, int(headers["notification_id"]), message.partition() or 0,
+                        self.mappers[shard].to_domain_event(stored))
+
+
+def _pairs(message: Message) -> list[tuple[str, str]]:
+    headers = message.headers() or []
+    items = headers.items() if isinstance(headers, dict) else headers
+    return [(str(k), _text(v)) for k, v in items]
+
+
+def _text(value: str | bytes | None) -> str:
+    return value.decode() if isinstance(value, bytes) else value or ""
+
+
+def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
+    config = {"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+              "enable.auto.commit": False, "auto.offset.reset": "earliest",
+              "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000,
+              "enable.partition.eof": False}
+    if settings.worker_id:
+        # Static membership: a restarted worker takes its partitions back at once
+        # instead of waiting for the group to notice the old member is gone.
+        config["group.instance.id"] = f"{group}-{settings.worker_id}"
+    return config
+
+
+def group_of(settings: Settings, sink_name: str) -> str:
+    return f"{settings.consumer_group_prefix}.{sink_name}"
+
+
+class KafkaConsumerRunner:
+    """Runs one sink as a member of its consumer group until stopped."""
+
+    def __init__(self, settings: Settings, decoder: Decoder, sink: Sink) -> None:
+        self.settings = settings
+        self.decoder = decoder
+        self.sink = sink
+        self.group = group_of(settings, sink.name)
+        self.ready = threading.Event()
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop`. A failed batch closes the consumer and starts again
+        from the committed offsets, so nothing is skipped."""
+        while not stop.is_set():
+            try:
+                self._consume(stop)
+            except Exception:  # logged and retried: the batch is redelivered, never lost
+                log.exception("%s: batch failed; restarting from committed offsets",
+                              self.group)
+                stop.wait(RESTART_SECONDS)
+
+    def _consume(self, stop: threading.Event) -> None:
+        consumer = Consumer(consumer_config(self.settings, self.group))
+        consumer.subscribe([self.settings.kafka_topic],
+                           on_assign=lambda *_: self.ready.set())
+        try:
+            while not stop.is_set():
+                messages = consumer.consume(BATCH, POLL_SECONDS)
+                deliveries = [self.decoder.decode(m) for m in messages if _ok(m)]
+                if deliveries:
+                    self.sink.handle(deliveries)
+                    consumer.commit(asynchronous=True)
+        finally:
+            consumer.close()
+
+
+def _ok(message: Message) -> bool:
+    error = message.error()
+    if error is None:
+        return True
+    if error.fatal():
+        raise RuntimeError(f"kafka: {error}")
+    if error.code() != KafkaError._PARTITION_EOF:
+        log.warning("kafka: %s", error)
+    return False
+
+
+class FanoutSink:
+    """The invitation fan-out (commands.fanout) fed from Kafka. Idempotent by event
+    versions, so it needs no tracking of its own."""
+
+    name = "fanout"
+
+    def __init__(self, fanout: InvitationFanout) -> None:
+        self.fanout = fanout
+
+    def handle(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            self.fanout.process(delivery.event)
+

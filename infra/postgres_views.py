@@ -1,0 +1,199 @@
+"""PostgreSQL view stores for the distributed deployment: the same projection classes
+as the embedded default (projections/), behind a Tx adapter that speaks psycopg.
+
+Where rows live: one views schema in every physical shard's database. A change goes to
+the shard of the aggregate its rows describe: a user's profile and a guest's inbox to
+that user's shard, an event's rows (its state, its RSVPs, every participant's entries
+and busy time) to the event's, i.e. the organizer's, shard - RSVPs come from the
+guest's shard and are routed to the event's by the event id they carry. So all rows of
+one event change in one database (the projections' read-modify-writes stay local), and
+a read that is not about one event or one user gathers from every shard's views.
+
+Exactly once: a message's view changes and its tracking row - the highest notification
+id applied per (projection, source shard, Kafka partition) - commit in one SERIALIZABLE
+transaction. The relay publishes each shard's log in order and a partition keeps that
+order, so an id at or below the tracked one was applied already."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from commands.shards import ShardMap
+from domain.invitation import Invitation
+from infra.kafka_consumer import Delivery
+from projections.base import Projection
+
+RETRIES = 20
+TRACKING_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS tracking (projection TEXT NOT NULL, shard INTEGER NOT NULL,"
+    " partition INTEGER NOT NULL, position BIGINT NOT NULL,"
+    " PRIMARY KEY (projection, shard, partition))")
+# Projections that keep an event's rows together, RSVPs included (see the module doc).
+EVENT_KEYED = ("calendar", "freebusy")
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Key = tuple[int, int]
+
+
+def to_pg(statement: str) -> str:
+    """Portable `?` placeholders to psycopg's `%s` (a literal `%` doubled first)."""
+    return statement.replace("%", "%%").replace("?", "%s")
+
+
+def to_pg_ddl(statement: str) -> str:
+    """BLOB is the one SQLite type name in the projections' DDL that PostgreSQL lacks."""
+    return statement.replace(" BLOB", " BYTEA")
+
+
+class PostgresTx:
+    """projections.base.Tx over one psycopg connection inside a transaction."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(to_pg(statement), params)
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.cursor().executemany(to_pg(statement), rows)
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(to_pg(statement), params).fetchall()
+
+
+class PostgresViews:
+    """The views schema in one physical shard's database."""
+
+    def __init__(self, index: int, dsn: str, schema: str, pool_size: int) -> None:
+        self.index = index
+        self.schema = schema
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        self.pool = ConnectionPool(dsn, min_size=1, max_size=pool_size, open=True,
+                                   kwargs={"options": f"-c search_path={schema}"},
+                                   configure=_configure)
+
+    def create(self, projections: Sequence[Projection]) -> None:
+        statements = [TRACKING_SCHEMA] + [to_pg_ddl(s) for p in projections for s in p.schema()]
+        with self.transaction() as tx:
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext('calendar views schema'))")
+            for statement in statements:
+                tx.execute(statement)
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresTx]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield PostgresTx(conn)
+
+    def run(self, work: Callable[[PostgresTx], T]) -> T:
+        """Run `work` in one SERIALIZABLE transaction, again if it lost a race."""
+        for attempt in range(RETRIES):
+            try:
+                with self.transaction() as tx:
+                    return work(tx)
+            except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                log.debug("views %d: serialization failure, attempt %d", self.index, attempt)
+        raise RuntimeError(f"views {self.index}: gave up after {RETRIES} serialization failures")
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.pool.connection() as conn:
+            return conn.execute(to_pg(statement), params).fetchall()
+
+    def positions(self) -> dict[tuple[str, int, int], int]:
+        rows = self.query("SELECT projection, shard, partition, position FROM tracking")
+        return {(name, shard, partition): position for name, shard, partition, position in rows}
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.autocommit = True  # reads need no transaction; writes open one explicitly
+    conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+
+
+class ShardedViews:
+    """Every physical shard's views: where each change goes, and reads that gather."""
+
+    def __init__(self, views: Sequence[PostgresViews], shard_map: ShardMap) -> None:
+        self.views = list(views)
+        self.shard_map = shard_map
+
+    def home(self, projection: str, delivery: Delivery) -> int:
+        event = delivery.event
+        if projection in EVENT_KEYED and isinstance(event, Invitation.Responded):  # type: ignore[attr-defined]
+            return self.shard_map.of_event(event.event_id)
+        return delivery.shard
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """read_api's ReadStore. Correct for every query there: joins stay inside one
+        event's rows, and ordered results (an inbox) come from one user's shard."""
+        return [row for views in self.views for row in views.query(statement, params)]
+
+    def positions(self) -> dict[tuple[str, int, int], int]:
+        merged: dict[tuple[str, int, int], int] = {}
+        for views in self.views:
+            for key, position in views.positions().items():
+                merged[key] = max(position, merged.get(key, 0))
+        return merged
+
+    def close(self) -> None:
+        for views in self.views:
+            views.close()
+
+
+class PostgresProjector:
+    """A projection fed by Kafka deliveries (or by a replay), on ShardedViews."""
+
+    def __init__(self, projection: Projection, views: ShardedViews) -> None:
+        self.projection = projection
+        self.views = views
+        self.name = projection.name
+
+    def handle(self, deliveries: Sequence[Delivery]) -> None:
+        by_home: dict[int, list[Delivery]] = defaultdict(list)
+        for delivery in deliveries:
+            by_home[self.views.home(self.name, delivery)].append(delivery)
+        for home, batch in sorted(by_home.items()):
+            self.views.views[home].run(partial(self._apply, batch=batch))
+
+    def _apply(self, tx: PostgresTx, *, batch: list[Delivery]) -> None:
+        positions = self._lock_positions(tx, sorted({(d.shard, d.partition) for d in batch}))
+        started = dict(positions)
+        for d in batch:
+            if d.notification_id > positions[(d.shard, d.partition)]:
+                self.projection.process(d.event, tx)
+                positions[(d.shard, d.partition)] = d.notification_id
+        tx.executemany("UPDATE tracking SET position = ? WHERE projection = ? AND shard = ?"
+                       " AND partition = ?",
+                       [(p, self.name, *key) for key, p in positions.items() if p != started[key]])
+
+    def _lock_positions(self, tx: PostgresTx, keys: list[Key]) -> dict[Key, int]:
+        """The tracked positions, locked for this transaction (in key order, no deadlock)."""
+        tx.executemany("INSERT INTO tracking (projection, shard, partition, position)"
+                       " VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING",
+                       [(self.name, *key) for key in keys])
+        positions = {}
+        for shard, partition in keys:
+            rows = tx.query("SELECT position FROM tracking WHERE projection = ? AND shard = ?"
+                            " AND partition = ? FOR UPDATE", (self.name, shard, partition))
+            positions[(shard, partition)] = int(rows[0][0])
+        return positions
+
+    def reset(self) -> None:
+        """Empty the projection's tables and tracking everywhere (before a replay)."""
+        for views in self.views.views:
+            with views.transaction() as tx:
+                for table in self.projection.tables():
+                    tx.execute(f"DELETE FROM {table}")
+                tx.execute("DELETE FROM tracking WHERE projection = ?", (self.name,))
