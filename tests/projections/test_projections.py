@@ -1,0 +1,141 @@
+"""Each projection on its own, fed the domain events of real aggregates, on an in-memory
+and a file SQLite view database: the rows it writes are the ones the views need."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from domain.calendar_event import CalendarEvent
+from domain.invitation import Invitation
+from domain.user import User
+from domain.values import EventDetails, WorkingHours
+from infra.sqlite_views import SqliteViews
+from projections.base import Projection
+from projections.calendar import CalendarProjection
+from projections.freebusy import FreeBusyProjection
+from projections.inbox import InboxProjection
+from projections.masks import mask_from_bytes
+from projections.users import UsersProjection
+
+START = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "file"])
+def views(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqliteViews]:
+    path = Path(":memory:") if request.param == "memory" else tmp_path / "views.sqlite"
+    store = SqliteViews(path)
+    yield store
+    store.close()
+
+
+def project(views: SqliteViews, projection: Projection, *events: Any) -> None:
+    with views.transaction() as tx:
+        for statement in projection.schema():
+            tx.execute(statement)
+        for event in events:
+            projection.process(event, tx)
+
+
+def meeting(**changes: Any) -> tuple[CalendarEvent, User, User]:
+    organizer = User.register(f"{uuid4()}@example.org", "", "UTC", "monday", WorkingHours())
+    guest = User.register(f"{uuid4()}@example.org", "", "UTC", "monday", WorkingHours())
+    details = EventDetails("Plan", START, START + timedelta(hours=1), "UTC", **changes)
+    event = CalendarEvent.schedule(organizer.id, details, {guest.id: guest.email})
+    return event, organizer, guest
+
+
+def test_users_projection_keeps_profiles(views: SqliteViews) -> None:
+    user = User.register("A@Example.org", "A", "Asia/Kolkata", "sunday", WorkingHours())
+    user.change_profile({"timezone": "Europe/Paris"})
+    project(views, UsersProjection(), *user.collect_events())
+    assert views.query("SELECT email, timezone, week_start FROM users") == [
+        ("a@example.org", "Europe/Paris", "sunday")]
+
+
+def test_calendar_projection_writes_a_row_per_participant_and_drops_them_on_cancel(
+        views: SqliteViews) -> None:
+    event, organizer, guest = meeting()
+    scheduled = event.collect_events()
+    project(views, CalendarProjection(), *scheduled)
+    rows = views.query("SELECT user_id, span_start, span_end FROM cal_entries ORDER BY user_id")
+    assert sorted(r[0] for r in rows) == sorted([str(organizer.id), str(guest.id)])
+    assert {r[1:] for r in rows} == {("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")}
+    event.cancel(organizer.id)
+    project(views, CalendarProjection(), *event.collect_events())
+    assert views.query("SELECT * FROM cal_entries") == []
+    state = json.loads(views.query("SELECT state FROM cal_events")[0][0])
+    assert (state["status"], state["version"]) == ("cancelled", 2)
+
+
+def test_calendar_projection_records_answers(views: SqliteViews) -> None:
+    event, _, guest = meeting()
+    invitation = Invitation(event.id, guest.id, event.organizer_id, {}, 1)
+    invitation.respond("maybe")
+    project(views, CalendarProjection(), *event.collect_events(),
+            *invitation.collect_events())
+    assert views.query("SELECT user_id, rsvp_status FROM cal_guests") == [
+        (str(guest.id), "maybe")]
+
+
+def test_unbounded_series_are_stored_as_one_open_span(views: SqliteViews) -> None:
+    event, _, _ = meeting(rrule="FREQ=DAILY")
+    project(views, CalendarProjection(), *event.collect_events())
+    spans = {r[0] for r in views.query("SELECT span_end FROM cal_entries")}
+    assert spans == {"9999-12-31T00:00:00Z"}
+
+
+def test_inbox_follows_the_invitation(views: SqliteViews) -> None:
+    event, _, guest = meeting()
+    invitation = Invitation(event.id, guest.id, event.organizer_id,
+                            {"title": "Plan"}, 1)
+    invitation.respond("yes")
+    invitation.withdraw("uninvited", 2)
+    project(views, InboxProjection(), *invitation.collect_events())
+    assert views.query("SELECT rsvp_status, active FROM inbox") == [("yes", 0)]
+    invitation.renew({"title": "Plan again"}, 3)
+    project(views, InboxProjection(), *invitation.collect_events())
+    assert views.query("SELECT rsvp_status, active, summary FROM inbox") == [
+        ("pending", 1, '{"title":"Plan again"}')]
+
+
+def busy(views: SqliteViews, user: User) -> dict[date, int]:
+    rows = views.query("SELECT day, mask FROM fb_masks WHERE user_id = ?", (str(user.id),))
+    found: dict[date, int] = {}
+    for day, mask in rows:
+        found[date.fromisoformat(day)] = found.get(date.fromisoformat(day), 0) | (
+            mask_from_bytes(mask))
+    return found
+
+
+def test_freebusy_masks_overlap_and_a_decline_frees_only_that_event(
+        views: SqliteViews) -> None:
+    first, organizer, guest = meeting()
+    second = CalendarEvent.schedule(organizer.id, EventDetails(
+        "Overlap", START + timedelta(minutes=30), START + timedelta(hours=2), "UTC"),
+        {guest.id: guest.email})
+    project(views, FreeBusyProjection(), *first.collect_events(), *second.collect_events())
+    nine_to_eleven = sum(1 << i for i in range(36, 44))
+    assert busy(views, guest) == {date(2026, 12, 1): nine_to_eleven}
+    declined = Invitation(first.id, guest.id, organizer.id, {}, 1)
+    declined.respond("no")
+    project(views, FreeBusyProjection(), *declined.collect_events())
+    half_past_nine_to_eleven = sum(1 << i for i in range(38, 44))
+    assert busy(views, guest) == {date(2026, 12, 1): half_past_nine_to_eleven}
+    assert busy(views, organizer) == {date(2026, 12, 1): nine_to_eleven}
+
+
+def test_freebusy_keeps_recurring_series_as_rules_and_ignores_transparent(
+        views: SqliteViews) -> None:
+    weekly, organizer, _ = meeting(rrule="FREQ=WEEKLY")
+    holiday, _, _ = meeting(transparency="transparent")
+    project(views, FreeBusyProjection(), *weekly.collect_events(), *holiday.collect_events())
+    assert views.query("SELECT count(*) FROM fb_series") == [(2,)]
+    assert views.query("SELECT count(*) FROM fb_masks") == [(0,)]
+    assert busy(views, organizer) == {}
