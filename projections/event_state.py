@@ -14,6 +14,7 @@ from domain.values import EventDetails, parse_changes
 class EventState:
     def __init__(self, doc: dict[str, Any]) -> None:
         self.doc = doc
+        self._details: EventDetails | None = None  # parsed once per read of the record
 
     @classmethod
     def scheduled(cls, e: Any) -> EventState:
@@ -48,6 +49,7 @@ class EventState:
             self._split(e)
         self.doc["version"] = e.originator_version
         self.doc["updated_at"] = e.timestamp.isoformat()
+        self._details = None
 
     def _updated(self, e: Any) -> None:
         details = self.details.changed(parse_changes(e.changes))
@@ -82,7 +84,9 @@ class EventState:
 
     @property
     def details(self) -> EventDetails:
-        return EventDetails.from_record(self.doc["details"])
+        if self._details is None:
+            self._details = EventDetails.from_record(self.doc["details"])
+        return self._details
 
     @property
     def series(self) -> Series:
