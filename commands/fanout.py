@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
+from commands.application import CalendarShard
 from commands.service import CalendarStores, NotFoundError
 from domain.calendar_event import CalendarEvent
 from domain.invitation import Invitation
@@ -34,31 +35,54 @@ class InvitationFanout:
         shard = self.stores.event_shard(domain_event.originator_id)
         event: CalendarEvent = shard.repository.get(domain_event.originator_id, version=version)
         assert isinstance(event, CalendarEvent)
-        for guest_id in _touched_guests(domain_event, event):
-            self._sync(event, UUID(guest_id), version)
+        by_shard: dict[int, list[UUID]] = {}
+        for guest in _touched_guests(domain_event, event):
+            guest_id = UUID(guest)
+            by_shard.setdefault(self.stores.shard_map.of_user(guest_id), []).append(guest_id)
+        for index, guests in by_shard.items():
+            self._sync_shard(self.stores.shards[index], event, guests, version)
 
-    def _sync(self, event: CalendarEvent, guest_id: UUID, version: int) -> None:
+    def _sync_shard(self, shard: CalendarShard, event: CalendarEvent, guests: list[UUID],
+                    version: int) -> None:
+        """All of one shard's invitations in one commit; on a conflict (a concurrent RSVP,
+        a duplicate delivery) fall back to one guest at a time."""
+        changed = [i for g in guests if (i := self._changed(shard, event, g, version))]
+        if not changed:
+            return
+        try:
+            shard.save(*changed)
+        except IntegrityError:
+            for guest_id in guests:
+                self._sync(shard, event, guest_id, version)
+
+    def _sync(self, shard: CalendarShard, event: CalendarEvent, guest_id: UUID,
+              version: int) -> None:
         for _ in range(RETRIES):
+            invitation = self._changed(shard, event, guest_id, version)
+            if invitation is None:
+                return
             try:
-                return self._sync_once(event, guest_id, version)
+                shard.save(invitation)
+                return
             except IntegrityError:
                 continue  # a concurrent RSVP or a duplicate delivery; look again
 
-    def _sync_once(self, event: CalendarEvent, guest_id: UUID, version: int) -> None:
-        shard = self.stores.user_shard(guest_id)
+    def _changed(self, shard: CalendarShard, event: CalendarEvent, guest_id: UUID,
+                 version: int) -> Invitation | None:
+        """The guest's invitation brought up to `version`, or None if nothing changes."""
         invited = str(guest_id) in event.guests and not event.cancelled
         try:
             invitation = self.stores.load(shard, Invitation.create_id(event.id, guest_id),
                                           Invitation)
         except NotFoundError:
-            if invited:
-                shard.save(Invitation(event.id, guest_id, event.organizer_id,
-                                      summary_of(event), version))
-            return
+            if not invited:
+                return None
+            return Invitation(event.id, guest_id, event.organizer_id, summary_of(event),
+                              version)
         if not invitation.is_behind(version):
-            return
+            return None
         _bring_up_to_date(invitation, event, invited, version)
-        shard.save(invitation)
+        return invitation
 
 
 def _bring_up_to_date(invitation: Invitation, event: CalendarEvent, invited: bool,

@@ -87,7 +87,7 @@ class WriteGuard:
 
     async def _idempotent(self, scope: Scope, body: bytes, send: Send) -> None:
         key = header(scope, b"idempotency-key")
-        owner = self._owner(scope)
+        owner = None if key is None else self._owner(scope)
         if key is None or owner is None:
             return await self.app(scope, _replay(body), send)
         if not 1 <= len(key) <= 255:
