@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 from tests.api.client import Api, User
-
-
-def eventually(probe: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Other users see changes eventually: poll until the probe returns a truthy value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+from tests.api.support import eventually
 
 
 def week_titles(user: User, date: str) -> list[tuple[str, str]]:

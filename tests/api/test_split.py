@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from tests.api.client import Api, User
-from tests.api.test_scenario import eventually
+from tests.api.support import eventually
 
 WINDOW = {"start": "2026-11-01T00:00:00Z", "end": "2026-12-31T00:00:00Z"}
 

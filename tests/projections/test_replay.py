@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from commands import handlers
 from commands.models import CreateEvent, PatchEvent, PatchInstance, SignUp
 from commands.service import NotFoundError
+from domain.calendar_event import CalendarEvent
 from domain.errors import DomainError, VersionConflictError
 from domain.invitation import InvitationWithdrawnError
 from infra.bootstrap import Container, all_projections, embedded
@@ -88,31 +89,35 @@ class World:
         if event_id is not None:
             handlers.rsvp(self.c.stores, self.users[guest].id, event_id, status)
 
-    def _move(self, index: int, week: int, hours: int) -> None:
+    def _instance(self, index: int, week: int) -> tuple[CalendarEvent, str, datetime] | None:
+        """A series, the key of its instance `week` weeks in, and that instance's start."""
         event_id = self._series(index)
         if event_id is None:
-            return
+            return None
         event = handlers.load_event(self.c.stores, event_id)
         original = event.details.start + timedelta(weeks=week)
-        key = original.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-        new_start = original + timedelta(hours=hours)
-        handlers.override_instance(self.c.stores, event.organizer_id, event_id, key,
-                                   PatchInstance(start=new_start, end=new_start
-                                                 + event.duration), event.version)
+        return event, original.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ"), original
+
+    def _move(self, index: int, week: int, hours: int) -> None:
+        found = self._instance(index, week)
+        if found is not None:
+            event, key, original = found
+            start = original + timedelta(hours=hours)
+            handlers.override_instance(self.c.stores, event.organizer_id, event.id, key,
+                                       PatchInstance(start=start, end=start + event.duration),
+                                       event.version)
 
     def _split(self, index: int, week: int, shift: int) -> None:
-        event_id = self._series(index)
-        if event_id is None:
-            return
-        event = handlers.load_event(self.c.stores, event_id)
-        original = event.details.start + timedelta(weeks=week)
-        key = original.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-        start = original + timedelta(hours=shift)
-        following = handlers.split_following(
-            self.c.stores, event.organizer_id, event_id, key,
-            PatchEvent(title="tail", start=start, end=start + event.duration), event.version)
-        self.events.append(following.id)
-        self.series.append(following.id)
+        found = self._instance(index, week)
+        if found is not None:
+            event, key, original = found
+            start = original + timedelta(hours=shift)
+            following = handlers.split_following(
+                self.c.stores, event.organizer_id, event.id, key,
+                PatchEvent(title="tail", start=start, end=start + event.duration),
+                event.version)
+            self.events.append(following.id)
+            self.series.append(following.id)
 
     def _cancel(self, index: int) -> None:
         event_id = self._event(index)
