@@ -32,7 +32,6 @@ from infra.kafka_consumer import Delivery
 from projections.event_state import EventState
 from projections.freebusy import contribution
 from projections.masks import mask_to_bytes
-from projections.spans import span_of
 
 RETRIES = 50
 CHUNK = 1000
@@ -179,13 +178,10 @@ def _changed(event: Any, text: str | None, declined: list[str]
 
 def _index(state: EventState, declined: set[str]) -> str:
     busy = contribution(state, declined)
-    if busy.recurring:
-        span_start, span_end = span_of(state)
-        series = [[u, span_start, span_end] for u in busy.busy_users]
-        return json.dumps({"days": [], "series": series})
+    series = [[u, *busy.rule_span] for u in busy.busy_users] if busy.rule_span else []
     days = [[u, day.isoformat(), mask_to_bytes(mask).hex()]
             for u in busy.busy_users for day, mask in sorted(busy.masks.items())]
-    return json.dumps({"days": days, "series": []})
+    return json.dumps({"days": days, "series": series})
 
 
 class RedisBusyReader:
@@ -204,17 +200,19 @@ class RedisBusyReader:
             yield from ((u, d, m) for (u, d), m in zip(chunk, masks, strict=True) if m)
 
     def recurring(self, user_ids: list[str], span_start: str, span_end: str
-                  ) -> Iterable[tuple[str, str]]:
+                  ) -> Iterable[tuple[str, str, str]]:
         pipe = self.redis.pipeline(transaction=False)
         for user_id in user_ids:
             pipe.hgetall(f"{self.prefix}s:{user_id}")
-        held = [(u, e.decode()) for u, series in zip(user_ids, pipe.execute(), strict=True)
+        held = [(u, e.decode(), span.decode().split(" ")[0])
+                for u, series in zip(user_ids, pipe.execute(), strict=True)
                 for e, span in series.items() if _meets(span.decode(), span_start, span_end)]
         pipe = self.redis.pipeline(transaction=False)
-        for _, event_id in held:
+        for _, event_id, _ in held:
             pipe.hget(f"{self.prefix}ev:{event_id}", "state")
         states = pipe.execute() if held else []
-        return [(u, s.decode()) for (u, _), s in zip(held, states, strict=True) if s]
+        return [(u, s.decode(), rules_from)
+                for (u, _, rules_from), s in zip(held, states, strict=True) if s]
 
 
 def _meets(span: str, start: str, end: str) -> bool:

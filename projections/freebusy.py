@@ -1,45 +1,73 @@
 """The free/busy projection: who is busy when, as 96-slot day masks.
 
 A single event becomes one mask per participant per UTC day it touches. A recurring
-series is kept as a rule row per participant and expanded inside the asked window at
+series is materialised the same way for its first year (instances starting within 366
+days of its first start, if there are at most 2,000 of them); what lies beyond that
+horizon is kept as a rule row per participant and expanded inside the asked window at
 read time (cost in proportion to the instances in the window), so an unbounded series
-costs nothing to store. Masks are kept per event, and a user's day is the OR of them:
-removing one event never frees a slot another event still holds."""
+costs a bounded amount to store. The horizon depends on the series alone, never on a
+clock, so a replay gives the same rows. Masks are kept per event, and a user's day is
+the OR of them: removing one event never frees a slot another event still holds."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from domain.calendar_event import CalendarEvent
-from domain.freebusy import slot_masks
+from domain.errors import TooManyInstancesError
+from domain.freebusy import slot_masks, union
 from domain.invitation import Invitation
+from domain.recurrence import expand, series_bounds
 from projections.base import Tx
 from projections.event_state import EventState
 from projections.masks import mask_to_bytes
-from projections.spans import span_of
+from projections.spans import span_of, utc_text
+
+MATERIALISED = timedelta(days=366)
+MAX_MATERIALISED_INSTANCES = 2_000
 
 
 @dataclass(frozen=True)
 class BusyContribution:
-    """What one event makes busy: day masks for a single event, or the users who hold a
-    recurring series (expanded at read time)."""
+    """What one event makes busy for each of `busy_users`: day masks (a single event, or
+    a series' first year), and the span from which its rule is expanded at read time."""
 
     busy_users: list[str]
     masks: dict[date, int]
-    recurring: bool
+    rule_span: tuple[str, str] | None = None
+
+    @property
+    def recurring(self) -> bool:
+        return self.rule_span is not None
 
 
 def contribution(state: EventState, declined: set[str]) -> BusyContribution:
     """Opaque, not cancelled: busy for the organizer and every guest who has not said no."""
     details = state.details
     if state.cancelled or details.transparency != "opaque":
-        return BusyContribution([], {}, False)
+        return BusyContribution([], {})
     users = [u for u in state.participants if u not in declined]
     if details.rrule or details.rdates:
-        return BusyContribution(users, {}, True)
-    return BusyContribution(users, slot_masks(details.start, details.end), False)
+        masks, rule_span = materialised(state)
+        return BusyContribution(users, masks, rule_span)
+    return BusyContribution(users, slot_masks(details.start, details.end))
+
+
+def materialised(state: EventState) -> tuple[dict[date, int], tuple[str, str] | None]:
+    """A series' first year as masks, and the span left to read-time expansion (None
+    when the series ends inside the horizon)."""
+    first, last = series_bounds(state.series)
+    horizon = first + MATERIALISED
+    try:
+        found = expand(state.series, first, horizon, MAX_MATERIALISED_INSTANCES)
+    except TooManyInstancesError:
+        return {}, span_of(state)  # too dense to store: all of it at read time
+    masks = union(*(slot_masks(o.start, o.end) for o in found if o.start < horizon))
+    if last is not None and last <= horizon:
+        return masks, None
+    return masks, (utc_text(horizon), span_of(state)[1])
 
 
 class FreeBusyProjection:
@@ -108,17 +136,16 @@ class FreeBusyProjection:
         tx.execute("DELETE FROM fb_masks WHERE event_id = ?", (event_id,))
         tx.execute("DELETE FROM fb_series WHERE event_id = ?", (event_id,))
         busy = contribution(state, _declined(event_id, tx))
-        if busy.recurring:
-            span_start, span_end = span_of(state)
+        tx.executemany(
+            "INSERT INTO fb_masks (user_id, day, event_id, mask) VALUES (?, ?, ?, ?)",
+            [(u, day.isoformat(), event_id, mask_to_bytes(mask))
+             for u in busy.busy_users for day, mask in busy.masks.items()])
+        if busy.rule_span is not None:
+            span_start, span_end = busy.rule_span
             tx.executemany(
                 "INSERT INTO fb_series (user_id, event_id, span_start, span_end)"
                 " VALUES (?, ?, ?, ?)",
                 [(u, event_id, span_start, span_end) for u in busy.busy_users])
-        else:
-            tx.executemany(
-                "INSERT INTO fb_masks (user_id, day, event_id, mask) VALUES (?, ?, ?, ?)",
-                [(u, day.isoformat(), event_id, mask_to_bytes(mask))
-                 for u in busy.busy_users for day, mask in busy.masks.items()])
 
 
 def _load(event_id: str, tx: Tx) -> EventState | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -163,9 +163,12 @@ def busy_masks(busy: BusyStore, user_ids: list[str], window: Window
         day_value = date.fromisoformat(day)
         days[day_value] = days.get(day_value, 0) | mask_from_bytes(mask)
     recurring = busy.recurring(user_ids, utc_text(window.start), utc_text(window.end))
-    for user_id, state_text in recurring:
+    for user_id, state_text, rules_from in recurring:
+        horizon = datetime.strptime(rules_from, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         for o in expand(EventState.loads(state_text).series, window.start, window.end):
-            masks[user_id] = freebusy.union(masks[user_id], freebusy.slot_masks(o.start, o.end))
+            if o.start >= horizon:  # earlier instances are already in the stored masks
+                masks[user_id] = freebusy.union(masks[user_id],
+                                                freebusy.slot_masks(o.start, o.end))
     return masks
 
 
@@ -183,9 +186,9 @@ class SqlBusyStore:
             " AND day >= ? AND day <= ?", (*user_ids, first, last))
 
     def recurring(self, user_ids: list[str], span_start: str, span_end: str
-                  ) -> Iterable[tuple[str, str]]:
+                  ) -> Iterable[tuple[str, str, str]]:
         marks = ",".join("?" * len(user_ids))
         return self.store.query(
-            f"SELECT s.user_id, e.state FROM fb_series s JOIN fb_events e"
+            f"SELECT s.user_id, e.state, s.span_start FROM fb_series s JOIN fb_events e"
             f" ON e.event_id = s.event_id WHERE s.user_id IN ({marks})"
             " AND s.span_end > ? AND s.span_start < ?", (*user_ids, span_start, span_end))

@@ -32,6 +32,7 @@ class BusyStore(Protocol):
         ...
 
     def recurring(self, user_ids: list[str], span_start: str, span_end: str
-                  ) -> Iterable[tuple[str, str]]:
-        """(user, event state JSON) of the series they hold whose span meets the window."""
+                  ) -> Iterable[tuple[str, str, str]]:
+        """(user, event state JSON, start of the rule's span) of the series they hold
+        whose rule span meets the window; instances before that start are in the masks."""
         ...

@@ -13,7 +13,9 @@ from uuid import uuid4
 import pytest
 
 from domain.calendar_event import CalendarEvent
+from domain.freebusy import slot_masks, union
 from domain.invitation import Invitation
+from domain.recurrence import expand
 from domain.user import User
 from domain.values import EventDetails, WorkingHours
 from infra.sqlite_views import SqliteViews
@@ -23,6 +25,7 @@ from projections.freebusy import FreeBusyProjection
 from projections.inbox import InboxProjection
 from projections.masks import mask_from_bytes
 from projections.users import UsersProjection
+from read_api.queries import SqlBusyStore, Window, busy_masks
 
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -131,11 +134,28 @@ def test_freebusy_masks_overlap_and_a_decline_frees_only_that_event(
     assert busy(views, organizer) == {date(2026, 12, 1): nine_to_eleven}
 
 
-def test_freebusy_keeps_recurring_series_as_rules_and_ignores_transparent(
+def test_freebusy_stores_a_series_first_year_and_keeps_the_rest_as_a_rule(
         views: SqliteViews) -> None:
     weekly, organizer, _ = meeting(rrule="FREQ=WEEKLY")
     holiday, _, _ = meeting(transparency="transparent")
     project(views, FreeBusyProjection(), *weekly.collect_events(), *holiday.collect_events())
-    assert views.query("SELECT count(*) FROM fb_series") == [(2,)]
-    assert views.query("SELECT count(*) FROM fb_masks") == [(0,)]
-    assert busy(views, organizer) == {}
+    nine_to_ten = sum(1 << i for i in range(36, 40))
+    stored = busy(views, organizer)
+    assert len(stored) == 53 and set(stored.values()) == {nine_to_ten}
+    assert max(stored) == date(2027, 11, 30)
+    assert views.query("SELECT DISTINCT span_start, span_end FROM fb_series") == [
+        ("2027-12-02T09:00:00Z", "9999-12-31T00:00:00Z")]
+
+
+@pytest.mark.parametrize("weeks_in", [0, 51, 52, 53, 54, 200])
+def test_busy_time_is_the_same_either_side_of_the_materialised_horizon(
+        views: SqliteViews, weeks_in: int) -> None:
+    weekly, organizer, _ = meeting(rrule="FREQ=WEEKLY;BYDAY=TU,WE")
+    project(views, FreeBusyProjection(), *weekly.collect_events())
+    start = START + timedelta(weeks=weeks_in) - timedelta(days=1)
+    window = Window(start, start + timedelta(days=7))
+    found = busy_masks(SqlBusyStore(views), [str(organizer.id)], window)[str(organizer.id)]
+    expected = union(*(slot_masks(o.start, o.end)
+                       for o in expand(weekly.series(), window.start, window.end)))
+    assert {d: m for d, m in found.items() if m} == expected
+    assert len(expected) == 2
