@@ -25,9 +25,16 @@ def render_times(start: datetime, end: datetime, all_day: bool, zone_name: str,
                  tz: ZoneInfo | None) -> tuple[str, str]:
     """All-day events are dates (end exclusive), the same for every viewer."""
     if all_day:
-        return (local_date(start, zone_name).isoformat(),
-                local_date(end, zone_name).isoformat())
+        first = local_date(start, zone_name)
+        return first.isoformat(), (first + nominal_days(start, end)).isoformat()
     return render_instant(start, tz), render_instant(end, tz)
+
+
+def nominal_days(start: datetime, end: datetime) -> timedelta:
+    """Whole calendar days an all-day instance spans. Instances keep the series' exact
+    duration, which is an hour off on a 23- or 25-hour DST day; rounding restores the
+    dates (DST shifts are far below half a day)."""
+    return timedelta(days=max(1, round((end - start) / timedelta(days=1))))
 
 
 def render_event(state: EventState, rsvps: dict[str, str], tz: ZoneInfo | None) -> dict[str, Any]:
@@ -88,7 +95,6 @@ def all_day_bounds(occurrence: Occurrence, zone_name: str, viewer: ZoneInfo) -> 
         datetime, datetime]:
     """An all-day instance covers its dates from midnight to midnight in the viewer's zone."""
     first = local_date(occurrence.start, zone_name)
-    days = (local_date(occurrence.end, zone_name) - first).days
-    start = datetime.combine(first, datetime.min.time(), tzinfo=viewer)
-    return start, datetime.combine(first + timedelta(days=days), datetime.min.time(),
-                                   tzinfo=viewer)
+    last = first + nominal_days(occurrence.start, occurrence.end)
+    return (datetime.combine(first, datetime.min.time(), tzinfo=viewer),
+            datetime.combine(last, datetime.min.time(), tzinfo=viewer))
