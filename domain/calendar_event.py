@@ -195,7 +195,8 @@ def following_record(event: CalendarEvent) -> dict[str, Any]:
     """The new series as the SeriesSplit event carries it (what projections need)."""
     return {"event_id": str(event.id), "details": event.details.as_record(),
             "guests": dict(event.guests), "series_id": str(event.series_id),
-            "overrides": dict(event.overrides), "cancelled": sorted(event.cancelled_instances)}
+            "overrides": dict(event.overrides), "cancelled": sorted(event.cancelled_instances),
+            "created_at": event.created_on.isoformat()}
 
 
 def _parse(value: str | None) -> datetime | None:

@@ -8,20 +8,19 @@ The same pieces run in one process (`calctl serve --workers`) or as separate wor
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from psycopg import sql
+from eventsourcing.persistence import Notification
 
 from commands.application import CalendarShard
 from commands.fanout import InvitationFanout
@@ -48,7 +47,12 @@ from infra.kafka_relay import (
 )
 from infra.metrics import ConsumerLag, Labels, gauge
 from infra.postgres import postgres_env, shard_dsns
-from infra.postgres_views import PostgresProjector, PostgresViews, ShardedViews
+from infra.postgres_views import (
+    PostgresProjector,
+    PostgresViews,
+    ShardedViews,
+    create_schema,
+)
 from infra.redis_freebusy import RedisFreeBusy
 from infra.settings import Settings
 from read_api.queries import SqlBusyStore
@@ -57,7 +61,6 @@ from read_api.store import BusyStore
 PROJECTIONS = tuple(p.name for p in all_projections())
 FANOUT_SETTLE_SECONDS = 5.0
 REPLAY_BATCH = 500
-log = logging.getLogger(__name__)
 Tracked = dict[tuple[str, int, int], int]
 
 
@@ -81,15 +84,35 @@ def shard_env(dsn: str, settings: Settings) -> dict[str, str]:
             "POSTGRES_MAX_OVERFLOW": str(settings.pg_pool_size * 2)}
 
 
-def open_shards(settings: Settings) -> list[CalendarShard]:
+class RecordingShard(CalendarShard):
+    """A shard that remembers, per thread, the notifications its last save wrote: one
+    save can write several aggregates (a series split), hence several partitions, and
+    read-your-own-writes must wait for each of them."""
+
+    def __init__(self, index: int, env: dict[str, str]) -> None:
+        super().__init__(index, env)
+        self.last_saved = threading.local()
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        recordings = super().save(*objs, **kwargs)
+        self.last_saved.notifications = [r.notification for r in recordings]
+        return recordings
+
+    def saved(self, notification_id: int) -> list[Notification]:
+        """The notifications of this thread's save that ended at `notification_id`."""
+        found: list[Notification] = getattr(self.last_saved, "notifications", [])
+        if found and max(n.id for n in found) == notification_id:
+            return found
+        return list(self.recorder.select_notifications(notification_id, 1))
+
+
+def open_shards(settings: Settings) -> list[RecordingShard]:
     """One application per physical shard; the event store's schema is created here
     because the library expects it to exist."""
     dsns = shard_dsns(settings.shards)
     for dsn in dsns:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                sql.Identifier(settings.event_store_schema)))
-    return [CalendarShard(i, shard_env(dsn, settings)) for i, dsn in enumerate(dsns)]
+        create_schema(dsn, settings.event_store_schema)
+    return [RecordingShard(i, shard_env(dsn, settings)) for i, dsn in enumerate(dsns)]
 
 
 class Backend:
@@ -103,9 +126,11 @@ class Backend:
         self.views = ShardedViews([PostgresViews(i, dsn, settings.views_schema,
                                                  settings.pg_pool_size)
                                    for i, dsn in enumerate(self.dsns)], self.shard_map)
-        for views in self.views.views:
-            views.create(all_projections())
         self.freebusy = _redis_freebusy(settings)
+        in_postgres = [p for p in all_projections()
+                       if not (p.name == "freebusy" and self.freebusy is not None)]
+        for views in self.views.views:
+            views.create(in_postgres)
         self.decoder = Decoder(self.shards)
 
     def projectors(self, names: Sequence[str]) -> list[ProjectionSink]:
@@ -126,8 +151,9 @@ class Backend:
         return [self.views] + ([self.freebusy] if self.freebusy is not None else [])
 
     def stores(self, positions: KafkaWritePositions | None = None) -> CalendarStores:
-        return CalendarStores(self.shards, self.shard_map,
-                              positions or KafkaWritePositions(self.shards, 1),
+        partitions = self.settings.kafka_partitions
+        return CalendarStores(list[CalendarShard](self.shards), self.shard_map,
+                              positions or KafkaWritePositions(self.shards, partitions),
                               on_write=lambda: None)
 
     def relays(self, only: int | None = None) -> list[KafkaRelay]:
@@ -189,20 +215,19 @@ class KafkaWritePositions:
     independently, so "passed notification n" only holds within one partition; the
     partition is found from the written aggregate (kafka_relay.partition_of)."""
 
-    def __init__(self, shards: Sequence[CalendarShard], partitions: int) -> None:
+    def __init__(self, shards: Sequence[RecordingShard], partitions: int) -> None:
         self.shards = shards
         self.partitions = partitions
         self._latest: dict[UUID, dict[tuple[int, int], int]] = {}
         self._lock = threading.Lock()
 
     def record(self, user_id: UUID, position: Position) -> None:
-        found = self.shards[position.shard].recorder.select_notifications(
-            position.notification_id, 1)
-        partition = partition_of(UUID(str(found[0].originator_id)), self.partitions)
-        key = (position.shard, partition)
+        saved = self.shards[position.shard].saved(position.notification_id)
         with self._lock:
             mine = self._latest.setdefault(user_id, {})
-            mine[key] = max(mine.get(key, 0), position.notification_id)
+            for n in saved:
+                key = (position.shard, partition_of(UUID(str(n.originator_id)), self.partitions))
+                mine[key] = max(mine.get(key, 0), n.id)
 
     def latest(self, user_id: UUID) -> list[Position]:
         return [Position(s, n) for s, _, n in self.pending(user_id)]
@@ -381,6 +406,7 @@ class DistributedContainer:
 def distributed(settings: Settings, workers: bool = False) -> DistributedContainer:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     backend = Backend(settings)
+    ensure_topic(settings)
     positions = KafkaWritePositions(backend.shards, settings.kafka_partitions)
     stores = backend.stores(positions)
     secret = settings.secret or load_or_create_secret(settings.data_dir)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from eventsourcing.persistence import StoredEvent
 
 from commands.application import CalendarShard
@@ -111,17 +111,64 @@ class KafkaConsumerRunner:
 
     def _consume(self, stop: threading.Event) -> None:
         consumer = Consumer(consumer_config(self.settings, self.group))
+        offsets = Offsets(consumer, self.group)
         consumer.subscribe([self.settings.kafka_topic],
-                           on_assign=lambda *_: self.ready.set())
+                           on_assign=lambda *_: self.ready.set(),
+                           on_revoke=lambda _, partitions: offsets.flush(partitions))
         try:
             while not stop.is_set():
-                messages = consumer.consume(BATCH, POLL_SECONDS)
-                deliveries = [self.decoder.decode(m) for m in messages if _ok(m)]
-                if deliveries:
-                    self.sink.handle(deliveries)
-                    consumer.commit(asynchronous=True)
+                messages = [m for m in _next_batch(consumer) if _ok(m)]
+                if messages:
+                    self.sink.handle([self.decoder.decode(m) for m in messages])
+                    offsets.processed(messages)
+                else:
+                    offsets.flush()
         finally:
             consumer.close()
+
+
+class Offsets:
+    """Commits what was processed. Asynchronously after each batch; an async commit that
+    fails (a rebalance in progress) is not retried by the client, so when the consumer
+    is idle, or gives partitions up, the offsets not yet confirmed are committed again,
+    synchronously. Otherwise the lag would read >0 until the next message arrives."""
+
+    def __init__(self, consumer: Consumer, group: str) -> None:
+        self.consumer = consumer
+        self.group = group
+        self.pending: dict[tuple[str, int], int] = {}
+
+    def processed(self, messages: Sequence[Message]) -> None:
+        batch = _next_offsets(messages)
+        self.pending.update({(tp.topic, tp.partition): tp.offset for tp in batch})
+        self.consumer.commit(offsets=batch, asynchronous=True)
+
+    def flush(self, revoked: Sequence[TopicPartition] = ()) -> None:
+        if self.pending:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self.pending.items()]
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+                self.pending.clear()
+            except KafkaException as error:
+                log.warning("%s: commit failed (%s); will try again", self.group, error)
+        for tp in revoked:
+            self.pending.pop((tp.topic, tp.partition), None)
+
+
+def _next_batch(consumer: Consumer) -> list[Message]:
+    """Wait for one message, then take what else is already fetched: `consume(n, t)`
+    alone would wait the whole timeout for n messages, a floor under every hop."""
+    first = consumer.poll(POLL_SECONDS)
+    return [] if first is None else [first, *consumer.consume(BATCH - 1, 0)]
+
+
+def _next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    """Explicit offsets: a commit without them takes whatever the consumer holds when the
+    commit is sent, which can already include the next, unprocessed batch."""
+    last: dict[tuple[str, int], int] = {}
+    for m in messages:
+        last[(m.topic() or "", m.partition() or 0)] = m.offset() or 0
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
 def _ok(message: Message) -> bool:

@@ -79,40 +79,50 @@ class RelayPositions:
     connection that also holds the relay's advisory lock and LISTENs for new events."""
 
     def __init__(self, dsn: str, schema: str, topic: str, shard: int) -> None:
-        self.conn = psycopg.connect(dsn, autocommit=True)
+        self.dsn = dsn
         self.table = sql.Identifier(schema, "relay_positions")
         self.key = (topic, shard)
-        self.conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (topic TEXT NOT NULL, shard INTEGER NOT NULL,"
-            " position BIGINT NOT NULL, PRIMARY KEY (topic, shard))").format(self.table))
         self.lock_name = f"relay:{schema}:{topic}:{shard}"
+        self.conn: psycopg.Connection[Any] | None = None
+
+    @property
+    def db(self) -> psycopg.Connection[Any]:
+        if self.conn is None:
+            self.conn = psycopg.connect(self.dsn, autocommit=True)
+            self.conn.execute(sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (topic TEXT NOT NULL, shard INTEGER NOT NULL,"
+                " position BIGINT NOT NULL, PRIMARY KEY (topic, shard))").format(self.table))
+        return self.conn
 
     def try_lock(self) -> bool:
         """One active relay per shard and topic; others wait as hot standbys."""
-        row = self.conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+        row = self.db.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
                                 (self.lock_name,)).fetchone()
         return bool(row and row[0])
 
     def get(self) -> int:
-        row = self.conn.execute(sql.SQL("SELECT position FROM {} WHERE topic = %s AND shard = %s")
+        row = self.db.execute(sql.SQL("SELECT position FROM {} WHERE topic = %s AND shard = %s")
                                 .format(self.table), self.key).fetchone()
         return int(row[0]) if row else 0
 
     def save(self, position: int) -> None:
-        self.conn.execute(sql.SQL(
+        self.db.execute(sql.SQL(
             "INSERT INTO {} (topic, shard, position) VALUES (%s, %s, %s)"
             " ON CONFLICT (topic, shard) DO UPDATE SET position = excluded.position")
             .format(self.table), (*self.key, position))
 
     def listen(self, channel: str) -> None:
-        self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        self.db.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
     def wait_for_news(self, timeout: float) -> None:
-        for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+        for _ in self.db.notifies(timeout=timeout, stop_after=1):
             pass
 
     def close(self) -> None:
-        self.conn.close()
+        """Also gives the advisory lock up (it belongs to the connection)."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 class KafkaRelay:
@@ -125,7 +135,7 @@ class KafkaRelay:
         self.positions = positions
         self.topic = settings.kafka_topic
         self.partitions = settings.kafka_partitions
-        self.position = positions.get()
+        self.position = 0
         self.ready = threading.Event()
 
     def relay_once(self) -> int:
@@ -155,14 +165,27 @@ class KafkaRelay:
             raise RelayError(f"shard {self.shard.index}: {failures[:3] or 'flush timed out'}")
 
     def run(self, stop: threading.Event) -> None:
-        """Follow the log until `stop`; wait for the advisory lock first."""
-        while not self.positions.try_lock():
+        """Follow the log until `stop`. After a failure (database, Kafka) start again
+        from the recorded position, on a new connection."""
+        while not stop.is_set():
+            try:
+                self._follow(stop)
+            except Exception:  # logged and retried; the unrecorded batch is published again
+                log.exception("relay %d failed; resuming from the recorded position",
+                              self.shard.index)
+                stop.wait(IDLE_WAIT_SECONDS)
+            finally:
+                self.ready.clear()
+                self.positions.close()
+
+    def _follow(self, stop: threading.Event) -> None:
+        while not self.positions.try_lock():  # a standby until the active relay goes away
             if stop.wait(IDLE_WAIT_SECONDS):
                 return
         self.position = self.positions.get()
-        self.ready.set()
         recorder: Any = self.shard.recorder  # PostgresApplicationRecorder on PostgreSQL
         self.positions.listen(recorder.channel_name)
+        self.ready.set()
         while not stop.is_set():
             if not self.relay_once():
                 self.positions.wait_for_news(IDLE_WAIT_SECONDS)

@@ -71,14 +71,20 @@ class PostgresTx:
         return self.conn.execute(to_pg(statement), params).fetchall()
 
 
+def create_schema(dsn: str, schema: str) -> None:
+    """CREATE SCHEMA IF NOT EXISTS races with itself; workers starting together queue."""
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('calendar schemas'))")
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
 class PostgresViews:
     """The views schema in one physical shard's database."""
 
     def __init__(self, index: int, dsn: str, schema: str, pool_size: int) -> None:
         self.index = index
         self.schema = schema
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        create_schema(dsn, schema)
         self.pool = ConnectionPool(dsn, min_size=1, max_size=pool_size, open=True,
                                    kwargs={"options": f"-c search_path={schema}"},
                                    configure=_configure)
@@ -130,9 +136,12 @@ class ShardedViews:
         self.shard_map = shard_map
 
     def home(self, projection: str, delivery: Delivery) -> int:
-        event = delivery.event
-        if projection in EVENT_KEYED and isinstance(event, Invitation.Responded):  # type: ignore[attr-defined]
-            return self.shard_map.of_event(event.event_id)
+        """Invitation events that name their event (an RSVP, a renewal) change that
+        event's rows, so they go to the event's shard; everything else stays home."""
+        event_id = getattr(delivery.event, "event_id", None)
+        if projection in EVENT_KEYED and event_id is not None and isinstance(
+                delivery.event, Invitation.Event):
+            return self.shard_map.of_event(event_id)
         return delivery.shard
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

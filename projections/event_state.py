@@ -20,7 +20,9 @@ class EventState:
     def scheduled(cls, e: Any) -> EventState:
         return cls({
             "event_id": str(e.originator_id), "organizer_id": str(e.organizer_id),
-            "details": e.details, "guests": e.guests, "overrides": {}, "cancelled": [],
+            "details": e.details, "guests": e.guests,
+            "overrides": dict(getattr(e, "overrides", None) or {}),
+            "cancelled": sorted(getattr(e, "cancelled_instances", None) or []),
             "status": "confirmed", "version": e.originator_version,
             "series_id": str(e.series_id) if e.series_id else None,
             "created_at": e.timestamp.isoformat(), "updated_at": e.timestamp.isoformat(),
@@ -74,7 +76,10 @@ class EventState:
             "details": tail["details"], "guests": dict(tail["guests"]),
             "overrides": dict(tail["overrides"]), "cancelled": list(tail["cancelled"]),
             "status": "confirmed", "version": 1, "series_id": tail["series_id"],
-            "created_at": e.timestamp.isoformat(), "updated_at": e.timestamp.isoformat(),
+            # The new series' own creation time, so whichever of SeriesSplit and its
+            # Scheduled arrives first (they may travel on different partitions) writes
+            # the same row.
+            "created_at": tail["created_at"], "updated_at": tail["created_at"],
         })
 
     @property
