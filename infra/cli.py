@@ -142,14 +142,8 @@ def _replay(args: argparse.Namespace) -> int:
     shards = [s for s in container.stores.shards if args.shard in (None, s.index)]
     total = sum(s.recorder.max_notification_id() or 0 for s in shards)
     replayer = InProcessDelivery(shards, container.views, chosen, fanout=None)
-    started, done = time.monotonic(), 0
-
-    def progress(delivered: int) -> None:
-        nonlocal done
-        done += delivered
-        _bar(done, total)
-
-    count = replayer.rebuild(progress)
+    started = time.monotonic()
+    count = replayer.rebuild(ProgressBar(total).advance)
     _report(count, names, started)
     container.close()
     return 0
@@ -163,14 +157,8 @@ def _replay_distributed(settings: Settings, names: list[str], shard: int | None)
     backend = Backend(settings)
     total = sum(s.recorder.max_notification_id() or 0 for s in backend.shards
                 if shard in (None, s.index))
-    started, done = time.monotonic(), 0
-
-    def progress(delivered: int) -> None:
-        nonlocal done
-        done += delivered
-        _bar(done, total)
-
-    count = replay(backend, names, shard, progress)
+    started = time.monotonic()
+    count = replay(backend, names, shard, ProgressBar(total).advance)
     _report(count, names, started)
     backend.close()
     return 0
@@ -226,10 +214,21 @@ def _work(args: argparse.Namespace, relay: bool = False, fanout: bool = False,
     return 0 if stopped.is_set() else 1
 
 
-def _bar(done: int, total: int, width: int = 40) -> None:
-    filled = width if total == 0 else min(width, width * done // total)
-    sys.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    sys.stdout.flush()
+class ProgressBar:
+    """Redrawn only when it grows a step, so a log file gets 40 lines, not thousands."""
+
+    def __init__(self, total: int, width: int = 40) -> None:
+        self.total, self.width, self.done, self.drawn = total, width, 0, -1
+
+    def advance(self, delivered: int) -> None:
+        self.done += delivered
+        filled = self.width if self.total == 0 else min(
+            self.width, self.width * self.done // self.total)
+        if filled != self.drawn:
+            self.drawn = filled
+            bar = "#" * filled + "." * (self.width - filled)
+            sys.stdout.write(f"\r[{bar}] {self.done}/{self.total}")
+            sys.stdout.flush()
 
 
 def _infra_up(args: argparse.Namespace) -> int:
