@@ -27,17 +27,33 @@ Further decisions:
   (end == start) is a point and lies in the window when ``a <= start < b``, so that a
   window split in two never loses it.
 
-Cost is bounded: for rules without COUNT, BYSETPOS, BYWEEKNO or BYYEARDAY the iteration
-starts at a whole number of INTERVAL periods after DTSTART, just before the window, instead
-of at DTSTART (see ``_aligned_dtstart``).  Other rules iterate from DTSTART and stop as
-soon as instances pass the window; when more than 200 000 instances would have to be passed
-over on the way (say ``FREQ=SECONDLY;COUNT=1000000000`` asked about a year later),
-TooManyInstancesError is raised instead of spending seconds on it.
+Cost is bounded: the rule is iterated from a shifted DTSTART just before the window, a whole
+number of periods after the original one, instead of from DTSTART (``_skip_ahead``):
+
+* without COUNT, for every rule without BYSETPOS, BYWEEKNO or BYYEARDAY
+  (``_aligned_dtstart``);
+* with COUNT, when the number of instances per period is known without iterating, so that
+  the instances before the shifted DTSTART are counted by arithmetic and taken off the
+  COUNT: SECONDLY..WEEKLY rules whose only parts are plain BYDAY, BYHOUR, BYMINUTE and
+  BYSECOND (``_FixedCadence``), and MONTHLY and YEARLY rules without BYSETPOS, BYWEEKNO or
+  BYYEARDAY, counted per calendar shape over the 400-year Gregorian cycle
+  (``_CalendarCadence``).  COUNT counts generated wall times, as dateutil does: a DST gap
+  that makes two wall times one instant leaves one instance but uses up two.
+
+Other rules iterate from DTSTART and stop as soon as instances pass the window; when more
+than 200 000 instances would have to be passed over on the way (say
+``FREQ=SECONDLY;BYYEARDAY=1;COUNT=1000000000`` asked about a year later),
+TooManyInstancesError is raised instead of spending seconds on it.  A rule that can never
+produce an instance from its DTSTART (``FREQ=DAILY;INTERVAL=7;BYDAY=TU`` from a Monday) is
+recognised as such instead of being searched up to the year 9999, for the SECONDLY..WEEKLY
+shapes above and for MONTHLY and YEARLY rules with COUNT.  ``ExpansionStats`` counts the
+work done.
 """
 
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -87,6 +103,21 @@ class Occurrence:
     start: datetime
     end: datetime
     override: InstanceOverride | None
+
+
+@dataclass
+class ExpansionStats:
+    """What expansions cost, in work rather than seconds: pass one to ``expand``.
+
+    ``rule_iterations`` counts the rule instances drawn from the RRULE iterator (dateutil),
+    those passed over on the way to the window included; ``counted_without_iterating``
+    counts the COUNT instances before the window that the skip-ahead accounted for by
+    arithmetic instead.  One object may accumulate over many calls.  The one-off work of
+    analysing a rule (``_rule_setup``), cached per rule and DTSTART, is not counted: it does
+    not depend on the window."""
+
+    rule_iterations: int = 0
+    counted_without_iterating: int = 0
 
 
 # -- instance keys ------------------------------------------------------------------------
@@ -412,6 +443,7 @@ class _Context:
     excluded: frozenset[datetime]
     overrides: Mapping[datetime, InstanceOverride]
     until_stop: datetime
+    stats: ExpansionStats
 
 
 @dataclass(frozen=True)
@@ -420,7 +452,7 @@ class _Window:
     end: datetime
 
 
-def _context(series: Series) -> _Context:
+def _context(series: Series, stats: ExpansionStats | None = None) -> _Context:
     start, end = _utc(series.start, "series start"), _utc(series.end, "series end")
     if end < start:
         raise ValueError("series end precedes its start")
@@ -438,6 +470,7 @@ def _context(series: Series) -> _Context:
         excluded=frozenset(_utc_all((*series.exdates, *series.cancelled), "exdate")),
         overrides={_utc(key, "override key"): value for key, value in series.overrides.items()},
         until_stop=_until_stop(rule, zone),
+        stats=ExpansionStats() if stats is None else stats,
     )
 
 
@@ -463,13 +496,32 @@ def _wall(moment: datetime, zone: ZoneInfo) -> datetime:
     return moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None, fold=0)
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """A rule anchored at its DTSTART, ready for dateutil."""
+
+    kwargs: dict[str, Any] | None  # None: the rule itself produces no instance at all
+    count: int | None  # COUNT left for the rule once DTSTART has been counted
+    fixed_cadence: _FixedCadence | None  # how a SECONDLY..WEEKLY rule repeats, when known
+    calendar_cadence: _CalendarCadence | None  # how a MONTHLY or YEARLY COUNT rule repeats
+
+
 @lru_cache(maxsize=4096)
-def _rule_setup(rule_text: str, first_wall: datetime) -> tuple[dict[str, Any] | None, int | None]:
+def _rule_setup(rule_text: str, first_wall: datetime) -> _Setup:
     """dateutil keyword arguments and COUNT for the rule anchored at ``first_wall``
     (cached: a series is expanded again and again with the same rule and DTSTART)."""
     rule = _parse_rule(rule_text)
     kwargs = _rule_kwargs(rule, first_wall)
-    return kwargs, _count_after_dtstart(rule, kwargs, first_wall)
+    fixed = months = None
+    if kwargs is not None:
+        fixed = _fixed_cadence(rule, kwargs, first_wall)
+        if rule.count is not None:  # worked out where COUNT needs it only: it costs a little
+            months = _calendar_cadence(rule, kwargs, first_wall)
+    if (fixed is not None and fixed.per_span == 0) or (months and not months.cumulative[-1]):
+        # e.g. FREQ=DAILY;INTERVAL=7;BYDAY=TU from a Monday: dateutil would search up to
+        # the year 9999 for an instance that never comes.
+        kwargs = None
+    return _Setup(kwargs, _count_after_dtstart(rule, kwargs, first_wall), fixed, months)
 
 
 def _rule_kwargs(rule: _Rule, first_wall: datetime) -> dict[str, Any] | None:
@@ -516,6 +568,186 @@ def _count_after_dtstart(rule: _Rule, kwargs: dict[str, Any] | None, first: date
     probe = _build_rrule(rule.freq, first, None, kwargs)
     first_generated = None if probe is None else next(_walls(probe), None)
     return rule.count if first_generated == first else rule.count - 1
+
+
+# -- how rule instances repeat: COUNT without iterating -----------------------------------
+
+_PERIOD_SECONDS: Final = {du.WEEKLY: 604_800, du.DAILY: 86_400, du.HOURLY: 3_600,
+                          du.MINUTELY: 60, du.SECONDLY: 1}
+_WEEK_SECONDS: Final = 604_800
+# Besides plain BYDAY (ordinals are for MONTHLY and YEARLY only), the parts whose effect
+# repeats with a fixed period of wall time.
+_FIXED_CADENCE_PARTS: Final = frozenset({"BYHOUR", "BYMINUTE", "BYSECOND"})
+# A part that keeps or drops whole periods repeats after a week, a day, an hour, a minute.
+_FILTER_CYCLES: Final = {"byweekday": 604_800, "byhour": 86_400, "byminute": 3_600,
+                         "bysecond": 60}
+# (unit, modulus): a second of the week (from Monday 00:00) -> weekday, hour, minute, second
+_FIELD_OF_WEEK_SECOND: Final = {"byweekday": (86_400, 7), "byhour": (3_600, 24),
+                                "byminute": (60, 60), "bysecond": (1, 60)}
+_MAX_CADENCE_STEPS: Final = 20_000
+_LONGEST_SPAN_SECONDS: Final = int(_ALL_YEARS.total_seconds())
+_TIME_PARTS: Final = ("byhour", "byminute", "bysecond")
+
+
+@dataclass(frozen=True)
+class _FixedCadence:
+    """The instances of a SECONDLY..WEEKLY rule, extended to before DTSTART, repeat every
+    ``span`` of wall time (a whole number of INTERVALs), ``per_span`` of them each time."""
+
+    span: timedelta
+    per_span: int
+
+
+def _fixed_cadence(rule: _Rule, kwargs: dict[str, Any], first: datetime
+                   ) -> _FixedCadence | None:
+    """How a SECONDLY..WEEKLY rule repeats, or None when that is not worked out here.
+
+    With FREQ, INTERVAL, plain BYDAY, BYHOUR, BYMINUTE and BYSECOND only, each part either
+    expands every period into the same set of instances (BYDAY for WEEKLY, BYHOUR for DAILY
+    and WEEKLY, ...) or keeps or drops whole periods by their weekday, hour, minute or second
+    (BYDAY for DAILY, BYHOUR for HOURLY, ...: the table of RFC 5545 §3.3.10).  The rule then
+    repeats after the least common multiple of its period and the cycle of its coarsest
+    filter.  Wall time, not UTC: a DST change moves no wall time and merges none, so it
+    changes no count.  BYMONTH, BYMONTHDAY, BYYEARDAY and BYSETPOS follow month lengths or
+    the instances around: None."""
+    if rule.freq not in _PERIOD_SECONDS or rule.numbers.keys() - _FIXED_CADENCE_PARTS:
+        return None
+    step = _PERIOD_SECONDS[rule.freq] * rule.interval
+    filters = _period_filters(rule.freq, kwargs)
+    span = math.lcm(step, max((_FILTER_CYCLES[name] for name in filters), default=step))
+    if span > _LONGEST_SPAN_SECONDS or span // step > _MAX_CADENCE_STEPS:
+        return None  # a span beyond every datetime needs no skipping; a huge one is not worth it
+    origin = first.weekday() * 86_400 + first.hour * 3_600 + first.minute * 60 + first.second
+    checks = [(*_FIELD_OF_WEEK_SECOND[name], values) for name, values in filters.items()]
+    kept = sum(1 for n in range(span // step)
+               if all((origin + n * step) % _WEEK_SECONDS // unit % modulus in values
+                      for unit, modulus, values in checks))
+    return _FixedCadence(timedelta(seconds=span), kept * _expansion(rule.freq, kwargs))
+
+
+def _weekday_numbers(values: Iterable[int | du.weekday]) -> frozenset[int]:
+    return frozenset(value if isinstance(value, int) else value.weekday for value in values)
+
+
+def _period_filters(freq: int, kwargs: dict[str, Any]) -> dict[str, frozenset[int]]:
+    """The parts that keep or drop whole periods of a SECONDLY..DAILY rule."""
+    coarsest_filtered = {"byweekday": du.DAILY, "byhour": du.HOURLY, "byminute": du.MINUTELY,
+                         "bysecond": du.SECONDLY}
+    filters: dict[str, frozenset[int]] = {}
+    for name, least_freq in coarsest_filtered.items():
+        values = kwargs.get(name)
+        if freq >= least_freq and values:
+            filters[name] = _weekday_numbers(values) if name == "byweekday" else frozenset(values)
+    return filters
+
+
+def _expansion(freq: int, kwargs: dict[str, Any]) -> int:
+    """Instances per kept period: the product of the sizes of the expanding parts."""
+    size = len(_weekday_numbers(kwargs["byweekday"])) if freq == du.WEEKLY else 1
+    for name, finer in zip(_TIME_PARTS, (du.HOURLY, du.MINUTELY, du.SECONDLY), strict=True):
+        if freq < finer:  # pinned from DTSTART when the rule does not give it
+            size *= len(set(kwargs[name]))
+    return size
+
+
+@dataclass(frozen=True)
+class _CalendarCadence:
+    """Rule instances of a MONTHLY or YEARLY rule per period, counted without iterating.
+
+    Period n is the month (or the year) ``first_month + n * months``, as a month index
+    ``year * 12 + month - 1``.  How many instances a period holds depends only on the shape
+    of its calendar (length, weekday of the first day, the month), and the calendar repeats
+    every 400 years, so one cycle of periods tells every count."""
+
+    months: int
+    first_month: int
+    in_first_period: int  # instances of period 0 from DTSTART on
+    cumulative: tuple[int, ...]  # cumulative[n]: instances in whole periods 0..n-1
+
+    def before_period(self, periods: int) -> int:
+        """Rule instances from DTSTART up to the start of period ``periods`` (at least 1)."""
+        return self.in_first_period + self._whole_periods(periods) - self._whole_periods(1)
+
+    def _whole_periods(self, periods: int) -> int:
+        cycle = len(self.cumulative) - 1
+        cycles, rest = divmod(periods, cycle)
+        return cycles * self.cumulative[cycle] + self.cumulative[rest]
+
+
+def _calendar_cadence(rule: _Rule, kwargs: dict[str, Any], first: datetime
+                      ) -> _CalendarCadence | None:
+    """How a MONTHLY or YEARLY rule repeats; None for BYSETPOS, BYWEEKNO and BYYEARDAY.
+    Costs a pass over one 400-year cycle of periods and a dateutil run over the days of each
+    calendar shape met (at most 14 years or 91 months): a few milliseconds, once per rule
+    and DTSTART."""
+    if rule.freq not in (du.MONTHLY, du.YEARLY) or _HISTORY_PARTS & rule.numbers.keys():
+        return None
+    yearly = rule.freq == du.YEARLY
+    months = rule.interval * 12 if yearly else rule.interval
+    first_month = first.year * 12 + (0 if yearly else first.month - 1)
+    # One period only: with this INTERVAL the next one is past the year 9999, where dateutil
+    # stops (it would otherwise search on through periods without instances).
+    days_only = {**kwargs, "interval": 10_000 * (1 if yearly else 12),
+                 "byhour": (0,), "byminute": (0,), "bysecond": (0,)}
+    times = tuple(tuple(sorted(set(kwargs[name]))) for name in _TIME_PARTS)
+    per_day = math.prod(len(values) for values in times)
+    periods = _cycle_periods(yearly)
+    step, origin = (rule.interval, first.year - 2000) if yearly else (months, first_month - 24_000)
+    found: dict[tuple[int, int, int], tuple[int, ...]] = {}
+    cumulative = [0]
+    for period in range(len(periods) // math.gcd(step, len(periods))):
+        days = _period_days(rule.freq, days_only, periods[(origin + period * step) % len(periods)],
+                            found)
+        cumulative.append(cumulative[-1] + len(days) * per_day)
+    first_start = periods[origin % len(periods)]
+    first_days = _period_days(rule.freq, days_only, first_start, found)
+    day_of_first = (_in_cycle(first.date()) - first_start).days
+    in_first_period = sum(per_day for day in first_days if day > day_of_first)
+    if day_of_first in first_days:
+        in_first_period += _times_from(times, first.time())
+    return _CalendarCadence(months, first_month, in_first_period, tuple(cumulative))
+
+
+def _in_cycle(day: date) -> date:
+    """The same day in the years 2000..2399 (the calendar repeats every 400 years)."""
+    return day.replace(year=2000 + (day.year - 2000) % 400)
+
+
+@lru_cache(maxsize=2)
+def _cycle_periods(yearly: bool) -> tuple[date, ...]:
+    """The first days of the years (or the months) 2000..2399: one cycle of the calendar."""
+    if yearly:
+        return tuple(date(year, 1, 1) for year in range(2000, 2400))
+    return tuple(date(year, month, 1) for year in range(2000, 2400) for month in range(1, 13))
+
+
+def _period_days(freq: _Frequency, days_only: dict[str, Any], start: date,
+                 found: dict[tuple[int, int, int], tuple[int, ...]]) -> tuple[int, ...]:
+    """The days (as offsets from ``start``) with instances in the period starting there;
+    ``found`` remembers them by the shape of the period's calendar."""
+    if freq == du.YEARLY:
+        shape = (0, 366 if calendar.isleap(start.year) else 365, start.weekday())
+    else:
+        if "bymonth" in days_only and start.month not in days_only["bymonth"]:
+            return ()
+        length = calendar.monthrange(start.year, start.month)[1]
+        shape = (start.month if "bymonth" in days_only else 0, length, start.weekday())
+    if shape not in found:
+        rule = _build_rrule(freq, datetime.combine(start, time()), None, days_only)
+        walls = () if rule is None else _walls(rule)
+        found[shape] = tuple((wall.date() - start).days for wall in walls)
+    return found[shape]
+
+
+def _times_from(times: tuple[tuple[int, ...], ...], moment: time) -> int:
+    """How many (hour, minute, second) combinations are at ``moment`` or later."""
+    hours, minutes, seconds = times
+    later = sum(1 for hour in hours if hour > moment.hour) * len(minutes) * len(seconds)
+    if moment.hour in hours:
+        later += sum(1 for minute in minutes if minute > moment.minute) * len(seconds)
+        if moment.minute in minutes:
+            later += sum(1 for second in seconds if second >= moment.second)
+    return later
 
 
 def _until_stop(rule: _Rule | None, zone: ZoneInfo) -> datetime:
@@ -602,18 +834,21 @@ def _walls(rule: du.rrule) -> Iterator[datetime]:
 
 
 @lru_cache(maxsize=4096)
-def _cached_rrule(rule_text: str, first_wall: datetime, dtstart: datetime) -> du.rrule | None:
+def _cached_rrule(rule_text: str, first_wall: datetime, dtstart: datetime, count: int | None
+                  ) -> du.rrule | None:
     # Shifted DTSTARTs repeat too: the same week is asked for by many requests.
-    kwargs, count = _rule_setup(rule_text, first_wall)
+    kwargs = _rule_setup(rule_text, first_wall).kwargs
     if kwargs is None or count == 0:
         return None
     return _build_rrule(_parse_rule(rule_text).freq, dtstart, count, kwargs)
 
 
-def _rule_walls(context: _Context, dtstart: datetime) -> Iterator[datetime]:
+def _rule_walls(context: _Context, target: datetime) -> Iterator[datetime]:
+    """The rule's wall times, from at most ``target`` on (and all from ``target`` on)."""
     if context.rule_text is None:
         return iter(())
-    rule = _cached_rrule(context.rule_text, context.first_wall, dtstart)
+    dtstart, count = _skip_ahead(context, target)
+    rule = _cached_rrule(context.rule_text, context.first_wall, dtstart, count)
     return iter(()) if rule is None else _walls(rule)
 
 
@@ -622,7 +857,8 @@ def _rule_starts(context: _Context, wall_from: datetime, wall_to: datetime
     """UTC starts of the rule instances with wall times in [wall_from, wall_to)."""
     wall_to = min(wall_to, context.until_stop)
     passed_over = 0
-    for wall in _rule_walls(context, _aligned_dtstart(context, wall_from)):
+    for wall in _rule_walls(context, wall_from):
+        context.stats.rule_iterations += 1
         if wall >= wall_to:
             return
         if wall < wall_from:
@@ -653,7 +889,49 @@ def _within_until(context: _Context, wall: datetime, start: datetime) -> bool:
 
 
 def _can_skip_ahead(rule: _Rule) -> bool:
+    """Whether the rule skips ahead without COUNT (the way ``series_bounds`` needs it)."""
     return rule.count is None and not _HISTORY_PARTS & rule.numbers.keys()
+
+
+def _skip_ahead(context: _Context, target: datetime) -> tuple[datetime, int | None]:
+    """A DTSTART and a COUNT to iterate the rule with, so that it yields exactly the
+    original rule instances from wall time ``target`` on (and maybe a few before).
+
+    Without COUNT, see ``_aligned_dtstart``.  With COUNT, the rule instances before the
+    shifted DTSTART are counted by arithmetic (``_FixedCadence``, ``_CalendarCadence``) and
+    taken off the COUNT; a rule whose count per period is not worked out iterates from
+    DTSTART."""
+    first, rule = context.first_wall, context.rule
+    assert rule is not None and context.rule_text is not None
+    setup = _rule_setup(context.rule_text, first)
+    if target <= first or setup.count is None or setup.kwargs is None:
+        return (_aligned_dtstart(context, target) if rule.count is None else first), setup.count
+    skipped = _skipped_by_count(first, target, setup)
+    if skipped is None:
+        return first, setup.count
+    dtstart, before = skipped
+    context.stats.counted_without_iterating += min(before, setup.count)
+    return dtstart, max(setup.count - before, 0)
+
+
+def _skipped_by_count(first: datetime, target: datetime, setup: _Setup
+                      ) -> tuple[datetime, int] | None:
+    """(start of a period at most ``target``, rule instances from DTSTART before it), or
+    None when that is not known or not worth it (the period of DTSTART)."""
+    fixed = setup.fixed_cadence
+    if fixed is not None:
+        periods = (target - first) // fixed.span
+        if periods <= 0:
+            return None
+        return first + fixed.span * periods, periods * fixed.per_span
+    cadence = setup.calendar_cadence
+    if cadence is None:
+        return None
+    periods = (target.year * 12 + target.month - 1 - cadence.first_month) // cadence.months
+    if periods <= 0:
+        return None
+    year, month = divmod(cadence.first_month + periods * cadence.months, 12)
+    return datetime(year, month + 1, 1), cadence.before_period(periods)
 
 
 def _aligned_dtstart(context: _Context, target: datetime) -> datetime:
@@ -695,11 +973,13 @@ def expand(
     window_start: datetime,
     window_end: datetime,
     limit: int = MAX_INSTANCES_PER_QUERY,
+    stats: ExpansionStats | None = None,
 ) -> list[Occurrence]:
     """The occurrences of ``series`` in [window_start, window_end), overrides applied,
-    sorted by (start, original_start).  Raises TooManyInstancesError past ``limit``."""
+    sorted by (start, original_start).  Raises TooManyInstancesError past ``limit``.
+    ``stats``, when given, is told how much work the expansion did."""
     window = _Window(_utc(window_start, "window_start"), _utc(window_end, "window_end"))
-    context = _context(series)
+    context = _context(series, stats)
     if window.end <= window.start:
         return []
     occurrences = _plain_occurrences(context, window, limit) + _moved_occurrences(context, window)
@@ -768,6 +1048,43 @@ def _override_times(context: _Context
 
 def _belongs(context: _Context, original: datetime) -> bool:
     return original in set(_original_starts(context, original, original + _EPSILON))
+
+
+# -- COUNT used up ------------------------------------------------------------------------
+
+
+def count_used_before(series: Series, moment: datetime) -> int:
+    """How much of the rule's COUNT is used up before ``moment``: DTSTART and the rule
+    instances that start before it, counted as COUNT counts them (generated wall times, so
+    two wall times that a DST gap makes one instant count twice).  RDATEs, EXDATEs,
+    overrides and cancellations play no part.  What a "this and following" split leaves
+    for the following series is COUNT minus this.
+
+    Costs what a short window at ``moment`` costs when the COUNT skip-ahead applies (see
+    ``_skip_ahead``); otherwise iterates from DTSTART under the same 200 000-instance guard
+    as ``expand``.  Raises ValueError for a series without a COUNT rule."""
+    context = _context(series)
+    moment = _utc(moment, "moment")
+    rule, rule_text = context.rule, context.rule_text
+    if rule is None or rule_text is None or rule.count is None:
+        raise ValueError("count_used_before needs a series with a COUNT rule")
+    setup = _rule_setup(rule_text, context.first_wall)
+    on_rule = setup.kwargs is not None and setup.count == rule.count
+    used = 1 if context.start < moment and not on_rule else 0  # DTSTART, when extra
+    if setup.kwargs is None or setup.count is None:
+        return used
+    dtstart, remaining = _skip_ahead(context, _wall_floor(context.zone, moment))
+    used += setup.count - (remaining if remaining is not None else setup.count)
+    rrule = _cached_rrule(rule_text, context.first_wall, dtstart, remaining)
+    wall_to = _wall_ceiling(context.zone, moment)
+    for iterated, wall in enumerate(() if rrule is None else _walls(rrule)):
+        if wall >= wall_to:
+            break
+        if iterated >= _MAX_PASSED_OVER:
+            raise _too_costly()
+        if _instant(context, wall) < moment:
+            used += 1
+    return used
 
 
 # -- bounds -------------------------------------------------------------------------------

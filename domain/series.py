@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from domain.recurrence import InstanceOverride, Series, expand, instance_key, parse_instance_key
+from domain.recurrence import (
+    InstanceOverride,
+    Series,
+    count_used_before,
+    expand,
+    instance_key,
+    parse_instance_key,
+)
 from domain.values import EventDetails
 
 
@@ -123,7 +130,5 @@ def _remaining_rule(details: EventDetails, original: datetime) -> str | None:
     if count is None:
         return details.rrule
     rule_only = Series(details.start, details.end, details.timezone, details.rrule)
-    before = [o for o in expand(rule_only, details.start, original)
-              if o.original_start < original]
-    remaining = int(count) - len(before)
+    remaining = int(count) - count_used_before(rule_only, original)
     return ";".join(f"{k}={remaining if k.upper() == 'COUNT' else v}" for k, v in parts.items())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from tests.api.client import Api, User
@@ -272,36 +271,39 @@ def test_minutely_rule_over_a_year_is_422_too_many_instances(api: Api) -> None:
     assert day[-1]["instance_id"] == f"{event_id}_20260602T235900Z"
 
 
-def test_secondly_rule_with_a_huge_count_is_cheap(api: Api) -> None:
+def test_secondly_rule_with_a_huge_count_can_be_stored_and_listed(api: Api) -> None:
+    """A billion-instance rule is stored as a rule (nothing materialised): creating it and
+    listing its first minute answers with exactly that minute. Its cost is asserted in
+    iterations in tests/domain/test_recurrence.py, not in seconds here."""
     alice = api.sign_up("UTC")
-    began = time.monotonic()
     event = alice.create_event(title="Second", start="2026-07-01T00:00:00Z",
                                end="2026-07-01T00:00:01Z",
                                rrule="FREQ=SECONDLY;COUNT=1000000000")
-    assert time.monotonic() - began < 2.0
     event_id = event["event_id"]
-
-    began = time.monotonic()
     first = instances(alice, event_id, "2026-07-01T00:00:00Z", "2026-07-01T00:01:00Z")
-    assert time.monotonic() - began < 2.0
     assert len(first) == 60
     assert first[0]["instance_id"] == f"{event_id}_20260701T000000Z"
     assert first[-1]["instance_id"] == f"{event_id}_20260701T000059Z"
 
 
 def test_secondly_rule_with_a_huge_count_late_in_the_series_is_cheap(api: Api) -> None:
-    """Cost follows the instances in the window, not how long ago the series started."""
+    """Cost follows the instances in the window, not how long ago the series started: 2.6
+    million instances precede this window, and are counted, not iterated (iteration counts
+    are asserted in tests/domain/test_recurrence.py; no timing here)."""
     alice = api.sign_up("UTC")
     event = alice.create_event(title="Second", start="2026-07-01T00:00:00Z",
                                end="2026-07-01T00:00:01Z",
                                rrule="FREQ=SECONDLY;COUNT=1000000000")
     event_id = event["event_id"]
-    began = time.monotonic()
     later = instances(alice, event_id, "2026-07-31T12:00:00Z", "2026-07-31T12:01:00Z")
-    elapsed = time.monotonic() - began
-    assert len(later) == 60
-    assert later[0]["instance_id"] == f"{event_id}_20260731T120000Z"
-    assert elapsed < 2.0, f"one minute of instances took {elapsed:.1f} s"
+    assert [i["instance_id"] for i in later] == [
+        f"{event_id}_20260731T1200{second:02d}Z" for second in range(60)]
+    assert starts(later) == [f"2026-07-31T12:00:{second:02d}Z" for second in range(60)]
+    # The billionth instance is 999,999,999 s after the first, and COUNT ends there.
+    last = instances(alice, event_id, "2058-03-09T01:46:38Z", "2058-03-10T00:00:00Z")
+    assert [i["instance_id"] for i in last] == [f"{event_id}_20580309T014638Z",
+                                                f"{event_id}_20580309T014639Z"]
+    assert instances(alice, event_id, "2058-03-09T01:46:40Z", "2059-03-09T00:00:00Z") == []
 
 
 def test_scope_following_splits_the_series(api: Api) -> None:

@@ -4,6 +4,7 @@ command that ends the series before the instance and starts a new one there."""
 from __future__ import annotations
 
 import threading
+from datetime import date
 from typing import Any
 
 from tests.api.client import Api, User
@@ -104,3 +105,14 @@ def test_a_guest_never_sees_both_series_or_neither(api: Api) -> None:
         watcher.join()
     assert set(seen) == {8}
     assert [i["title"] for i in view(bob)] == ["A", "A"] + ["B"] * 6
+
+
+def test_splitting_a_long_count_series_shares_its_count_without_listing_it(api: Api) -> None:
+    alice = api.sign_up("UTC")
+    root = alice.create_event(title="Daily", start="2000-01-01T09:00:00Z",
+                              end="2000-01-01T09:30:00Z", rrule="FREQ=DAILY;COUNT=20000")
+    response = alice.patch(f"/v1/events/{root['event_id']}_20261116T090000Z?scope=following",
+                           json={"version": 1, "title": "Later"})
+    assert response.status_code == 200, response.text
+    days_before = (date(2026, 11, 16) - date(2000, 1, 1)).days
+    assert response.json()["rrule"] == f"FREQ=DAILY;COUNT={20000 - days_before}"

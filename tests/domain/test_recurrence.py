@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,9 +17,11 @@ from hypothesis import strategies as st
 from domain.errors import InvalidRecurrenceError, TooManyInstancesError
 from domain.recurrence import (
     MAX_INSTANCES_PER_QUERY,
+    ExpansionStats,
     InstanceOverride,
     Occurrence,
     Series,
+    count_used_before,
     expand,
     instance_key,
     parse_instance_key,
@@ -502,11 +505,80 @@ def test_far_future_query_of_a_secondly_rule_skips_ahead() -> None:
     assert len(found) in (4, 5)
 
 
-def test_dense_count_rule_far_from_its_start_is_refused_rather_than_iterated() -> None:
+def test_dense_count_rule_that_cannot_skip_ahead_is_refused_rather_than_iterated() -> None:
     start = utc(2026, 1, 1, 12)
-    series = make_series(start, "Europe/Paris", "FREQ=SECONDLY;COUNT=1000000000", minutes=0)
+    # BYYEARDAY depends on the year's length: counted from DTSTART, 216 000 instances of
+    # 2026-01-01..03 would be passed over before 2027.
+    series = make_series(start, "Europe/Paris", "FREQ=SECONDLY;BYYEARDAY=1,2,3;COUNT=1000000000",
+                         minutes=0)
     with pytest.raises(TooManyInstancesError, match="precede the window"):
         expand(series, utc(2027, 1, 1), utc(2027, 1, 1, 0, 1))
+
+
+def test_dense_count_rule_far_from_its_start_is_counted_not_iterated() -> None:
+    start = utc(2026, 1, 1, 12)
+    series = make_series(start, "Europe/Paris", "FREQ=SECONDLY;COUNT=1000000000", minutes=0)
+    stats = ExpansionStats()
+    found = expand(series, utc(2027, 1, 1), utc(2027, 1, 1, 0, 1), stats=stats)
+    assert starts(found) == [utc(2027, 1, 1) + timedelta(seconds=n) for n in range(60)]
+    assert stats.rule_iterations <= 62
+    assert stats.counted_without_iterating > 31_000_000
+
+
+def test_count_still_ends_exactly_after_skipping_ahead() -> None:
+    start = utc(2026, 7, 1)
+    series = make_series(start, "UTC", "FREQ=SECONDLY;COUNT=1000000000", minutes=0)
+    last = start + timedelta(seconds=999_999_999)
+    assert starts(expand(series, last - timedelta(seconds=2), last + timedelta(days=1))) == [
+        last - timedelta(seconds=2), last - timedelta(seconds=1), last]
+    assert expand(series, last + timedelta(seconds=1), last + timedelta(days=300)) == []
+
+
+@pytest.mark.parametrize(
+    ("first", "rule", "window", "expected"),
+    [
+        # DTSTART off the rule counts as the first of the 5.
+        ((2026, 1, 7, 9), "FREQ=WEEKLY;BYDAY=MO;COUNT=5", ((2026, 1, 26), (2026, 3, 1)),
+         ["2026-01-26", "2026-02-02"]),
+        # The 31st of short months is skipped, and not counted.
+        ((2026, 1, 31, 9), "FREQ=MONTHLY;COUNT=8", ((2027, 1, 1), (2028, 1, 1)),
+         ["2027-01-31"]),
+        ((2026, 1, 31, 9), "FREQ=MONTHLY;COUNT=9", ((2027, 1, 1), (2028, 1, 1)),
+         ["2027-01-31", "2027-03-31"]),
+        # 2028, 2032, 2036, 2040 after 2024: the fifth February 29 is in 2040.
+        ((2024, 2, 29, 9), "FREQ=YEARLY;COUNT=5", ((2035, 1, 1), (2050, 1, 1)),
+         ["2036-02-29", "2040-02-29"]),
+        # Fifth Fridays (2026: January, May, July, October), twice a day: the ninth is
+        # the morning of 2027-01-29.
+        ((2026, 1, 30, 9), "FREQ=MONTHLY;BYDAY=5FR;BYHOUR=9,15;COUNT=9",
+         ((2026, 12, 1), (2028, 1, 1)), ["2027-01-29"]),
+        # Four a day from 2026-03-02: the 400th is the last of 2026-06-09 (day 100).
+        ((2026, 3, 2, 9), "FREQ=DAILY;BYHOUR=9,17;BYMINUTE=0,30;COUNT=400",
+         ((2026, 6, 9), (2026, 6, 12)), ["2026-06-09"] * 4),
+    ],
+)
+def test_count_rules_skip_ahead_and_count_exactly(first: tuple[int, ...], rule: str,
+                                                  window: tuple[tuple[int, ...], ...],
+                                                  expected: list[str]) -> None:
+    series = make_series(local(NEW_YORK, *first), NEW_YORK, rule)
+    window_start, window_end = utc(*window[0]), utc(*window[1])
+    stats = ExpansionStats()
+    found = expand(series, window_start, window_end, stats=stats)
+    assert local_dates(found, NEW_YORK) == expected
+    assert stats.counted_without_iterating > 0
+    from_dtstart = expand(series, series.start, window_end, limit=10**6)
+    assert found == [o for o in from_dtstart if o.end > window_start]
+
+
+def test_a_rule_that_never_matches_costs_nothing() -> None:
+    # Every seventh day from a Monday is never a Tuesday: only DTSTART.
+    for extra in ("", ";COUNT=5"):
+        series = make_series(local(NEW_YORK, 2026, 1, 5, 9), NEW_YORK,
+                             "FREQ=DAILY;INTERVAL=7;BYDAY=TU" + extra)
+        stats = ExpansionStats()
+        assert local_dates(expand(series, utc(2026, 1, 1), utc(2027, 1, 1), stats=stats),
+                           NEW_YORK) == ["2026-01-05"]
+        assert stats.rule_iterations == 0
 
 
 # -- series_bounds -----------------------------------------------------------------------
@@ -736,3 +808,209 @@ def test_rules_iterated_from_dtstart_equal_dateutil_when_dtstart_is_on_the_rule(
     found = expand(series, window_start, window_end, limit=10**6)
     assert [o.original_start for o in found] == brute_force_starts(series, window_start,
                                                                    window_end)
+
+
+# -- COUNT rules skip ahead: properties against brute force from DTSTART ------------------
+
+# Units of one period of each FREQ, to keep brute force to a few thousand iterations.
+PERIOD_SECONDS = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600, "DAILY": 86_400,
+                  "WEEKLY": 7 * 86_400, "MONTHLY": 30 * 86_400, "YEARLY": 365 * 86_400}
+INTERVALS = {"SECONDLY": [1, 7, 45, 3600], "MINUTELY": [1, 20, 97, 1441],
+             "HOURLY": [1, 5, 7, 13, 24], "DAILY": [1, 2, 3, 10], "WEEKLY": [1, 2, 3],
+             "MONTHLY": [1, 2, 5, 18], "YEARLY": [1, 2, 4]}
+FINER = {"HOURLY": ["BYMINUTE", "BYSECOND"], "MINUTELY": ["BYSECOND"], "SECONDLY": []}
+
+
+def numbers(draw: st.DrawFn, low: int, high: int) -> str:
+    return ",".join(map(str, sorted(draw(st.sets(st.integers(low, high), min_size=1,
+                                                 max_size=2)))))
+
+
+@st.composite
+def count_rules(draw: st.DrawFn) -> tuple[str, str]:
+    """(FREQ, rule with COUNT): the shapes the COUNT skip-ahead handles, and a few it does
+    not (those iterate from DTSTART and must agree just the same)."""
+    freq = draw(st.sampled_from(list(PERIOD_SECONDS)))
+    parts = [f"FREQ={freq}", f"INTERVAL={draw(st.sampled_from(INTERVALS[freq]))}"]
+    if freq in ("MONTHLY", "YEARLY"):
+        if draw(st.booleans()):
+            days = draw(st.sets(st.sampled_from([1, 13, 28, 29, 30, 31, -1, -3]), min_size=1,
+                                max_size=3))
+            parts.append("BYMONTHDAY=" + ",".join(map(str, sorted(days))))
+        if draw(st.booleans()):
+            plain = st.sampled_from(DAY_CODES)
+            ordinal = st.sampled_from(["1FR", "-1SU", "5MO", "2TU", "-2WE", "4TH"])
+            parts.append("BYDAY=" + ",".join(draw(st.sets(plain | ordinal, min_size=1,
+                                                          max_size=3))))
+        if draw(st.booleans()):
+            parts.append("BYMONTH=" + ",".join(map(str, sorted(draw(
+                st.sets(st.integers(1, 12), min_size=1, max_size=3))))))
+    elif draw(st.booleans()):
+        parts.append("BYDAY=" + ",".join(draw(st.sets(st.sampled_from(DAY_CODES), min_size=1,
+                                                      max_size=3))))
+    for part, high in (("BYHOUR", 23), ("BYMINUTE", 59), ("BYSECOND", 59)):
+        if part in FINER.get(freq, [part]) and draw(st.integers(0, 2)) == 0:
+            parts.append(f"{part}={numbers(draw, 0, high)}")
+    if freq in ("HOURLY", "MINUTELY", "SECONDLY") and draw(st.integers(0, 3)) == 0:
+        parts.append(f"BYHOUR={numbers(draw, 0, 23)}")  # a filter, not an expansion
+    if draw(st.integers(0, 6)) == 0:  # not handled by the skip-ahead: iterated
+        parts.append(draw(st.sampled_from(["BYSETPOS=1", "BYMONTH=3,10"])))
+    if draw(st.booleans()):
+        parts.append(f"WKST={draw(st.sampled_from(DAY_CODES))}")
+    count = draw(st.integers(1, 3000) | st.sampled_from([10**6, 10**9]))
+    return freq, ";".join([*parts, f"COUNT={count}"])
+
+
+def rule_walls(rule: str, first: datetime) -> Iterator[datetime]:
+    """dateutil's walls for ``rule`` (without COUNT) from ``first``, none when it finds the
+    BYxxx values unreachable."""
+    try:
+        return iter(rrulestr(rule, dtstart=first))
+    except ValueError:
+        return iter(())
+
+
+def without_count(rule: str) -> str:
+    return ";".join(p for p in rule.split(";") if not p.startswith("COUNT="))
+
+
+@st.composite
+def count_series_and_windows(draw: st.DrawFn) -> tuple[Series, datetime, datetime]:
+    """A window near the n-th rule instance (n up to 3000, whether COUNT reaches it or not),
+    so that brute force stays cheap and windows fall where the instances are."""
+    freq, rule = draw(count_rules())
+    try:
+        validate_rrule(rule)
+    except InvalidRecurrenceError:
+        assume(False)
+    zone = draw(st.sampled_from(ZONES))
+    wall = draw(st.datetimes(datetime(2009, 1, 1), datetime(2024, 12, 31))).replace(
+        microsecond=0, fold=0)
+    start = wall.replace(tzinfo=ZoneInfo(zone))
+    nth = draw(st.integers(0, 3000))
+    walls = list(islice(rule_walls(without_count(rule), start), nth + 1))
+    anchor = walls[-1] if walls else start
+    interval = int(rule.split("INTERVAL=")[1].split(";")[0])
+    period = min(PERIOD_SECONDS[freq] * interval, 86_400)
+    window_start = anchor.astimezone(UTC) + timedelta(
+        seconds=draw(st.integers(-2 * period, 2 * period)))
+    window_end = window_start + timedelta(seconds=period * draw(st.integers(0, 20))
+                                          + draw(st.integers(1, period)))
+    assume(window_end < utc(9998, 12, 1))  # rule instances are generated up to 9998 only
+    minutes = draw(st.sampled_from([0, 1, 15, 60, 24 * 60]))
+    return make_series(start, zone, rule, minutes=minutes), window_start, window_end
+
+
+def brute_force_count_starts(series: Series, window_start: datetime, window_end: datetime
+                             ) -> list[datetime]:
+    """COUNT as §3.3.10 says (DTSTART counts as the first occurrence), iterating dateutil
+    from DTSTART without any skipping; COUNT counts wall times, as dateutil generates them."""
+    assert series.rrule is not None
+    zone = ZoneInfo(series.timezone)
+    first = series.start.astimezone(UTC).astimezone(zone).replace(microsecond=0)
+    parts = series.rrule.split(";")
+    count = int(next(p for p in parts if p.startswith("COUNT="))[6:])
+    duration = series.end.astimezone(UTC) - series.start.astimezone(UTC)
+    found = {series.start.astimezone(UTC)}
+    needed = None
+    for taken, wall in enumerate(rule_walls(without_count(series.rrule), first)):
+        if needed is None:
+            needed = count if wall == first else count - 1
+        if taken >= needed or wall.astimezone(UTC) > window_end + timedelta(days=3):
+            break
+        found.add(wall.astimezone(UTC))
+    return sorted(s for s in found if in_window(s, s + duration, window_start, window_end))
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(count_series_and_windows())
+def test_count_skip_ahead_equals_brute_force_from_dtstart(
+    case: tuple[Series, datetime, datetime]
+) -> None:
+    series, window_start, window_end = case
+    found = expand(series, window_start, window_end, limit=10**6)
+    assert [o.original_start for o in found] == brute_force_count_starts(
+        series, window_start, window_end)
+
+
+def brute_force_count_used(series: Series, moment: datetime) -> int:
+    """DTSTART (when the rule does not produce it) and the rule's wall times within COUNT
+    whose instants are before ``moment``, iterating from DTSTART."""
+    assert series.rrule is not None
+    zone = ZoneInfo(series.timezone)
+    first = series.start.astimezone(UTC).astimezone(zone).replace(microsecond=0)
+    count = int(next(p for p in series.rrule.split(";") if p.startswith("COUNT="))[6:])
+    used, needed, on_rule = 0, None, False
+    for taken, wall in enumerate(rule_walls(without_count(series.rrule), first)):
+        if needed is None:
+            on_rule = wall == first
+            needed = count if on_rule else count - 1
+        if taken >= needed or wall.astimezone(UTC) > moment + timedelta(days=3):
+            break
+        used += wall.astimezone(UTC) < moment
+    return used + (not on_rule and series.start.astimezone(UTC) < moment)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(count_series_and_windows())
+def test_count_used_before_equals_brute_force(case: tuple[Series, datetime, datetime]) -> None:
+    series, moment, _ = case
+    assert count_used_before(series, moment) == brute_force_count_used(series, moment)
+
+
+def test_count_used_before_a_late_instance_is_counted_not_iterated() -> None:
+    start = utc(2026, 7, 1)
+    series = make_series(start, "UTC", "FREQ=SECONDLY;COUNT=1000000000", minutes=0)
+    assert count_used_before(series, utc(2026, 7, 31, 12)) == 30 * 86_400 + 12 * 3_600
+    assert count_used_before(series, utc(2099, 1, 1)) == 1_000_000_000
+    assert count_used_before(series, start) == 0
+    weekly = make_series(local(NEW_YORK, 2026, 1, 7, 9), NEW_YORK, "FREQ=WEEKLY;BYDAY=MO;COUNT=5")
+    # The Wednesday DTSTART, then Mondays 01-12, 01-19 before 01-26 09:00 EST.
+    assert count_used_before(weekly, utc(2026, 1, 26, 14)) == 3
+    with pytest.raises(ValueError, match="COUNT"):
+        count_used_before(MONDAYS, utc(2026, 6, 1))
+
+
+# -- cost: rule iterations, not seconds --------------------------------------------------
+
+ONE_WEEK = (utc(2026, 6, 1), utc(2026, 6, 8))
+
+
+def iterations(series: Series, window: tuple[datetime, datetime] = ONE_WEEK) -> int:
+    stats = ExpansionStats()
+    expand(series, *window, stats=stats)
+    return stats.rule_iterations
+
+
+@pytest.mark.parametrize(("rule", "slack"), [
+    # Periods of 20 minutes, a day, a week: the aligned start is at most one period early.
+    ("FREQ=MINUTELY;INTERVAL=20", 3),
+    ("FREQ=MINUTELY;INTERVAL=20;COUNT=100000000", 3),
+    ("FREQ=DAILY;COUNT=100000", 3),
+    ("FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=9,14", 6),
+    ("FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=9,14;COUNT=100000", 6),
+    # Repeats every lcm(5 h, 24 h) = 5 days, at most 12 instances each.
+    ("FREQ=HOURLY;INTERVAL=5;BYHOUR=9,10,11,12,13,14;BYMINUTE=0,30;COUNT=1000000", 12),
+    # Whole months and years: a month's weekdays, June's weekdays.
+    ("FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;COUNT=100000", 23),
+    ("FREQ=YEARLY;BYMONTH=6;BYDAY=MO,TU,WE,TH,FR;COUNT=100000", 22),
+])
+def test_a_week_costs_the_same_for_a_series_started_in_1997_as_last_week(rule: str,
+                                                                          slack: int) -> None:
+    old = make_series(local(NEW_YORK, 1997, 9, 2, 9), NEW_YORK, rule, minutes=10)
+    new = make_series(local(NEW_YORK, 2026, 5, 25, 9), NEW_YORK, rule, minutes=10)
+    assert abs(iterations(old) - iterations(new)) <= slack
+    # ... and about as many as the week holds: nothing for the 29 years before it.
+    assert iterations(old) <= len(expand(old, *ONE_WEEK)) + slack + 1
+
+
+def test_every_20_minutes_for_a_week_iterates_the_week_only() -> None:
+    old = make_series(local(NEW_YORK, 1997, 9, 2, 9), NEW_YORK, "FREQ=MINUTELY;INTERVAL=20",
+                      minutes=10)
+    new = make_series(local(NEW_YORK, 2026, 5, 25, 9), NEW_YORK, "FREQ=MINUTELY;INTERVAL=20",
+                      minutes=10)
+    assert len(expand(old, *ONE_WEEK)) == len(expand(new, *ONE_WEEK)) == 7 * 72
+    assert iterations(old) in range(7 * 72, 7 * 72 + 5)
+    assert iterations(new) in range(7 * 72, 7 * 72 + 5)
