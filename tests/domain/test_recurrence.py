@@ -678,7 +678,8 @@ def series_and_windows(draw: st.DrawFn, rules: st.SearchStrategy[str]
                        ) -> tuple[Series, datetime, datetime]:
     zone = draw(st.sampled_from(ZONES))
     wall = draw(st.datetimes(datetime(2009, 1, 1), datetime(2024, 12, 31)))
-    wall = wall.replace(minute=wall.minute // 30 * 30, second=0, microsecond=0)
+    # fold=0: DTSTART takes the first of two ambiguous wall times (hypothesis draws both).
+    wall = wall.replace(minute=wall.minute // 30 * 30, second=0, microsecond=0, fold=0)
     start = wall.replace(tzinfo=ZoneInfo(zone))
     window_start = start.astimezone(UTC) + timedelta(
         minutes=draw(st.integers(-60 * 24 * 10, 60 * 24 * 700)))
