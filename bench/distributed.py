@@ -12,7 +12,8 @@ into the two shards; the relay draining the logs into Kafka; the fan-out writing
 invitations (and the relay publishing those); the four projectors in parallel; then,
 with everything running, the latency of one write as its author and its guest see it;
 reads on the PostgreSQL views and the Redis masks; and `replay` into fresh views.
-Writes bench/results/distributed.md and prints it."""
+Writes bench/results/distributed-pipeline.md and prints it (bench/distributed_http.py
+measures the same deployment over HTTP into bench/results/distributed.md)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ from read_api import queries  # noqa: E402
 from read_api.queries import Window  # noqa: E402
 from tests.services.distributed_support import drop_everything, email_on_shard  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "distributed.md"
+RESULTS = ROOT / "bench" / "results" / "distributed-pipeline.md"
 BASE = datetime(2026, 1, 5, 8, tzinfo=UTC)
 LOAD_AT_START = " ".join(f"{x:.2f}" for x in os.getloadavg())
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.errors import InvalidEventError
+from domain.rule_reach import check_rule_reaches_a_day
 
 MAX_EVENT_DURATION = timedelta(days=31)
 # Every instant the service stores or is asked about lies in this range, so arithmetic
@@ -85,6 +86,9 @@ class EventDetails:
             raise InvalidEventError("an event may last at most 31 days")
         if not self.title.strip():
             raise InvalidEventError("title must not be blank")
+        if self.rrule:
+            local_start = self.start.astimezone(zone(self.timezone)).replace(tzinfo=None)
+            check_rule_reaches_a_day(self.rrule, local_start)
 
     def changed(self, changes: dict[str, Any]) -> EventDetails:
         return replace(self, **changes)

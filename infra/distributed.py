@@ -21,12 +21,15 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
 
 from commands.application import CalendarShard
 from commands.fanout import InvitationFanout
 from commands.history import EventStoreHistory
-from commands.service import CalendarStores, Position
+from commands.router import state_of
+from commands.service import CalendarStores, NotFoundError, Position
 from commands.shards import ShardMap
+from domain.calendar_event import CalendarEvent
 from infra.auth import TokenIssuer, load_or_create_secret
 from infra.bootstrap import all_projections
 from infra.idempotency import SqliteIdempotencyStore
@@ -55,12 +58,16 @@ from infra.postgres_views import (
 )
 from infra.redis_freebusy import RedisFreeBusy
 from infra.settings import Settings
+from projections.event_state import EventState
 from read_api.queries import SqlBusyStore
 from read_api.store import BusyStore
 
 PROJECTIONS = tuple(p.name for p in all_projections())
 FANOUT_SETTLE_SECONDS = 5.0
 REPLAY_BATCH = 500
+CALENDAR_EVENT_TOPIC = get_topic(CalendarEvent) + "."
+# Per user, at most this many written-but-unapplied events are kept for the fallback.
+MAX_UNAPPLIED_EVENTS = 256
 Tracked = dict[tuple[str, int, int], int]
 
 
@@ -213,12 +220,18 @@ def replay(backend: Backend, names: Sequence[str], only: int | None,
 class KafkaWritePositions:
     """Each user's latest write per (shard, Kafka partition). Partitions are consumed
     independently, so "passed notification n" only holds within one partition; the
-    partition is found from the written aggregate (kafka_relay.partition_of)."""
+    partition is found from the written aggregate (kafka_relay.partition_of).
+
+    Also, per user, the calendar events they wrote that the calendar projection has not
+    been seen to apply yet (event id -> (shard, partition, notification)): what a read
+    that timed out loads from the event store instead (read-your-own-writes fallback).
+    Forgotten once the projection passes them; at most MAX_UNAPPLIED_EVENTS per user."""
 
     def __init__(self, shards: Sequence[RecordingShard], partitions: int) -> None:
         self.shards = shards
         self.partitions = partitions
         self._latest: dict[UUID, dict[tuple[int, int], int]] = {}
+        self._events: dict[UUID, dict[UUID, tuple[int, int, int]]] = {}
         self._lock = threading.Lock()
 
     def record(self, user_id: UUID, position: Position) -> None:
@@ -226,8 +239,19 @@ class KafkaWritePositions:
         with self._lock:
             mine = self._latest.setdefault(user_id, {})
             for n in saved:
-                key = (position.shard, partition_of(UUID(str(n.originator_id)), self.partitions))
+                originator = UUID(str(n.originator_id))
+                key = (position.shard, partition_of(originator, self.partitions))
                 mine[key] = max(mine.get(key, 0), n.id)
+                if n.topic.startswith(CALENDAR_EVENT_TOPIC):
+                    self._remember_event(user_id, originator, (*key, n.id))
+
+    def _remember_event(self, user_id: UUID, event_id: UUID,
+                        where: tuple[int, int, int]) -> None:
+        events = self._events.setdefault(user_id, {})
+        previous = events.pop(event_id, None)
+        events[event_id] = where if previous is None or previous[2] < where[2] else previous
+        while len(events) > MAX_UNAPPLIED_EVENTS:
+            del events[next(iter(events))]
 
     def latest(self, user_id: UUID) -> list[Position]:
         return [Position(s, n) for s, _, n in self.pending(user_id)]
@@ -236,16 +260,35 @@ class KafkaWritePositions:
         with self._lock:
             return [(s, p, n) for (s, p), n in self._latest.get(user_id, {}).items()]
 
+    def unapplied_events(self, user_id: UUID, tracked: Tracked,
+                         projection: str = "calendar") -> list[tuple[int, UUID]]:
+        """(shard, event id) of the user's events `projection` has not applied per
+        `tracked`; forgets the ones it has."""
+        with self._lock:
+            events = self._events.get(user_id)
+            if not events:
+                return []
+            for event_id, (s, p, n) in list(events.items()):
+                if tracked.get((projection, s, p), 0) >= n:
+                    del events[event_id]
+            if not events:
+                del self._events[user_id]
+                return []
+            return [(s, event_id) for event_id, (s, _, _) in events.items()]
+
 
 class WaitForProjections:
     """A read waits (polling the tracking positions) until the projections it uses have
-    applied the reader's latest write in every partition it went to."""
+    applied the reader's latest write in every partition it went to. When they do not
+    within the timeout, `unapplied` loads the reader's newer events from the event store
+    for the read to overlay on the views."""
 
     def __init__(self, positions: KafkaWritePositions, trackers: Sequence[Tracker],
-                 timeout: float) -> None:
+                 timeout: float, stores: CalendarStores | None = None) -> None:
         self.positions = positions
         self.trackers = trackers
         self.timeout = timeout
+        self.stores = stores
 
     def wait(self, user_id: UUID, projections: Sequence[str]) -> bool:
         pending = self.positions.pending(user_id)
@@ -259,7 +302,21 @@ class WaitForProjections:
                 return False
             time.sleep(min(pause, max(remaining, 0)) if pending else 0)
             pause = min(pause * 2, 0.05)
+            if not pending and "calendar" in projections:
+                self.positions.unapplied_events(user_id, tracked)  # forget the applied
         return True
+
+    def unapplied(self, user_id: UUID) -> list[EventState]:
+        if self.stores is None:
+            return []
+        states: list[EventState] = []
+        for shard, event_id in self.positions.unapplied_events(user_id, self.tracked()):
+            try:
+                event = self.stores.load(self.stores.shards[shard], event_id, CalendarEvent)
+            except NotFoundError:
+                continue
+            states.append(state_of(event))
+        return states
 
     def tracked(self) -> Tracked:
         merged: Tracked = {}
@@ -416,7 +473,7 @@ def distributed(settings: Settings, workers: bool = False) -> DistributedContain
         tokens=TokenIssuer(secret, timedelta(hours=settings.token_ttl_hours)),
         idempotency=SqliteIdempotencyStore(settings.data_dir / "idempotency.sqlite"),
         own_writes=WaitForProjections(positions, backend.trackers(),
-                                      settings.ryow_timeout_seconds),
+                                      settings.ryow_timeout_seconds, stores),
         history=EventStoreHistory(stores),
         workers=Workers.of(backend, projections=PROJECTIONS) if workers else None,
         lag=ConsumerLag(settings.kafka_bootstrap, settings.kafka_topic,

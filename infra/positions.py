@@ -8,6 +8,7 @@ from uuid import UUID
 
 from commands.service import Position
 from infra.delivery import InProcessDelivery
+from projections.event_state import EventState
 
 
 class InMemoryWritePositions:
@@ -40,3 +41,6 @@ class WaitForOwnWrites:
             return True
         self.delivery.nudge()
         return self.delivery.wait_for(latest, projections, self.timeout)
+
+    def unapplied(self, user_id: UUID) -> list[EventState]:
+        return []

@@ -100,6 +100,31 @@ def calendar_view(store: ReadStore, user_id: str, window: Window, viewer_zone: Z
     return sorted(items, key=lambda i: (i["_sort"], i["event_id"]))
 
 
+def fresh_event(store: ReadStore, state: EventState, viewer: str, tz: ZoneInfo | None
+                ) -> dict[str, Any] | None:
+    """An event the viewer wrote, as loaded from the event store (own-writes fallback)."""
+    if viewer not in state.participants:
+        return None
+    return render_event(state, rsvps(store, str(state.doc["event_id"])), tz)
+
+
+def overlay_view(store: ReadStore, items: list[dict[str, Any]], fresh: Iterable[EventState],
+                 user_id: str, window: Window, viewer_zone: ZoneInfo, tz: ZoneInfo | None,
+                 include_declined: bool) -> list[dict[str, Any]]:
+    """The calendar view with the viewer's newer events (own-writes fallback) in place of
+    what the views hold for them."""
+    fresh = list(fresh)
+    replaced = {str(state.doc["event_id"]) for state in fresh}
+    merged = [item for item in items if item["event_id"] not in replaced]
+    for state in fresh:
+        if state.cancelled or user_id not in state.participants:
+            continue
+        rsvp = _rsvp_for(state, user_id, rsvps(store, str(state.doc["event_id"])).get(user_id))
+        if rsvp != "no" or include_declined:
+            merged.extend(_instances_in(state, window, rsvp, tz, viewer_zone))
+    return sorted(merged, key=lambda i: (i["_sort"], i["event_id"]))
+
+
 def strip_sort_keys(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for item in items:
         item.pop("_sort", None)

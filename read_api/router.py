@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from domain import freebusy
 from domain.values import EARLIEST, LATEST, in_supported_range, is_known_zone
+from projections.event_state import EventState
 from read_api import queries
 from read_api.ics import export_calendar
 from read_api.queries import Window
@@ -48,9 +49,14 @@ Reader = Annotated[UUID, Depends(reader)]
 Tz = Annotated[str | None, Query(description="IANA zone to render instants in")]
 
 
-def own_writes(request: Request, user_id: UUID, *projections: str) -> None:
+def own_writes(request: Request, user_id: UUID, *projections: str) -> dict[str, EventState]:
+    """Wait for the projections to pass the caller's latest write. When they do not in
+    time, the caller's newer events as the event store has them, by event id (empty
+    where the deployment has no such fallback), for the read to overlay on the views."""
     writes: OwnWrites = request.app.state.own_writes
-    writes.wait(user_id, projections)
+    if writes.wait(user_id, projections):
+        return {}
+    return {str(state.doc["event_id"]): state for state in writes.unapplied(user_id)}
 
 
 def zone_param(name: str | None) -> ZoneInfo | None:
@@ -89,13 +95,16 @@ def calendar_view(
         date | None, Query(alias="date")] = None,
     tz: Tz = None, include_declined: bool = False,
 ) -> dict[str, Any]:
-    own_writes(request, user_id, "calendar", "users")
+    fresh = own_writes(request, user_id, "calendar", "users")
     me = profile(store, user_id)
     viewer_zone = ZoneInfo(me["timezone"])
     window = view_window(start, end, view, date_, viewer_zone, me["week_start"])
     render_zone = zone_param(tz)
     items = queries.calendar_view(store, str(user_id), window, viewer_zone, render_zone,
                                   include_declined)
+    if fresh:
+        items = queries.overlay_view(store, items, fresh.values(), str(user_id), window,
+                                     viewer_zone, render_zone, include_declined)
     return {"start": render_instant(window.start, render_zone),
             "end": render_instant(window.end, render_zone),
             "timezone": tz or me["timezone"], "items": queries.strip_sort_keys(items)}
@@ -135,8 +144,9 @@ def calendar_days(view: str, day: date, week_start: str) -> tuple[date, date]:
 @router.get("/events/{event_id}")
 def get_event(event_id: str, request: Request, user_id: Reader, store: Store,
               tz: Tz = None) -> dict[str, Any]:
-    own_writes(request, user_id, "calendar")
-    found = queries.event(store, event_id, str(user_id), zone_param(tz))
+    fresh = own_writes(request, user_id, "calendar").get(event_id.lower())
+    found = (queries.event(store, event_id, str(user_id), zone_param(tz)) if fresh is None
+             else queries.fresh_event(store, fresh, str(user_id), zone_param(tz)))
     if found is None:
         raise NotVisibleError("event")
     return found

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
+from projections.event_state import EventState
+
 
 class ReadStore(Protocol):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
@@ -14,6 +16,12 @@ class ReadStore(Protocol):
 class OwnWrites(Protocol):
     def wait(self, user_id: UUID, projections: Sequence[str]) -> bool:
         """Wait until the named projections reflect the user's latest write."""
+        ...
+
+    def unapplied(self, user_id: UUID) -> list[EventState]:
+        """After a wait that timed out: the events the user wrote that the calendar
+        projection has not applied yet, as they stand in the event store (the read
+        overlays them on the views). Empty where there is no such fallback."""
         ...
 
 

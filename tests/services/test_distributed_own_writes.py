@@ -3,7 +3,8 @@
 The relay and the fan-out keep running; only the projectors stop. A read by the author
 of a write waits until the projectors it uses have applied that write (in the write's
 Kafka partition); when they do not within CALENDAR_RYOW_TIMEOUT_SECONDS the read
-answers from the views as they are (the documented gap: no event-store fallback yet)."""
+loads the author's newer events from the event store and overlays them on the views
+(GET /v1/events/{id} and the calendar view; other views answer as they are)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_a_read_waits_for_the_stopped_projectors_to_apply_the_readers_write(
             late.stop()
 
 
-def test_without_projectors_the_read_gives_up_after_the_timeout(
+def test_without_projectors_the_read_falls_back_to_the_event_store(
         container: DistributedContainer) -> None:
     running = projectors(container)
     running.start()
@@ -82,11 +83,14 @@ def test_without_projectors_the_read_gives_up_after_the_timeout(
         assert alice.patch(path, json={"version": 1, "title": "After"}).status_code == 200
         container.own_writes.timeout = 0.5
         started = time.monotonic()
-        stale = alice.get(path)
+        fallback = alice.get(path)
         waited = time.monotonic() - started
-        assert stale.status_code == 200
-        assert stale.json()["title"] == "Before"  # the gap: served from the views as they are
+        assert fallback.status_code == 200
+        assert fallback.json()["title"] == "After"  # from the event store
+        assert fallback.json()["version"] == 2
         assert 0.5 <= waited < 5
+        week = alice.get("/v1/calendar/view", params={"view": "week", "date": "2026-11-24"})
+        assert [i["title"] for i in week.json()["items"]] == ["After"]
 
         container.own_writes.timeout = 15
         resumed = projectors(container)
@@ -95,3 +99,35 @@ def test_without_projectors_the_read_gives_up_after_the_timeout(
             assert alice.get(path).json()["title"] == "After"
         finally:
             resumed.stop()
+
+
+def test_with_projectors_never_started_the_author_sees_their_new_event(
+        container: DistributedContainer) -> None:
+    running = projectors(container)
+    running.start()
+    with ServerThread(create_app(container, start_delivery=False)) as url, Api(url) as api:
+        try:
+            alice = api.sign_up("UTC")
+            bob = api.sign_up("UTC")
+            week = {"view": "week", "date": "2026-11-24"}
+            assert alice.get("/v1/calendar/view", params=week).json()["items"] == []
+            assert bob.get("/v1/calendar/view", params=week).json()["items"] == []
+        finally:
+            running.stop()  # the users are in the views; no event will ever be projected
+        container.own_writes.timeout = 0.5
+
+        kept = alice.create_event(title="Kept")
+        gone = alice.create_event(title="Gone", guests=[bob.email])
+        assert alice.delete(f"/v1/events/{gone['event_id']}",
+                            headers={"If-Match": '"1"'}).status_code == 204
+
+        read = alice.get(f"/v1/events/{kept['event_id']}")
+        assert read.status_code == 200, read.text
+        assert read.json()["title"] == "Kept"
+        assert alice.get(f"/v1/events/{gone['event_id']}").json()["status"] == "cancelled"
+        items = alice.get("/v1/calendar/view", params=week).json()["items"]
+        assert [i["title"] for i in items] == ["Kept"]
+        assert items[0]["rsvp_status"] == "organizer"
+
+        # Only the author reads their writes: a guest sees the views as they are.
+        assert bob.get(f"/v1/events/{gone['event_id']}").status_code == 404
