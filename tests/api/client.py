@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from infra.app import create_app
+from infra.bootstrap import embedded
+from infra.settings import Settings
 
 _counter = itertools.count()
 
@@ -62,3 +71,32 @@ class Api:
                                                      **fields})
         assert response.status_code == 201, response.text
         return User(self, response.json())
+
+
+class ServerThread:
+    """The app served by uvicorn on a free loopback port, in a thread: real HTTP."""
+
+    def __init__(self, app: FastAPI) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+
+def embedded_server(data_dir: Path) -> ServerThread:
+    """The embedded default on a SQLite data dir of the test's own."""
+    return ServerThread(create_app(embedded(Settings(data_dir=data_dir))))

@@ -87,3 +87,15 @@ def availability(user: User, **body: Any) -> dict[str, Any]:
 
 def visible(user: User, event_id: str) -> bool:
     return user.get(f"/v1/events/{event_id}").status_code == 200
+
+
+def instances(user: User, event_id: str, start: str, end: str,
+              **params: Any) -> list[dict[str, Any]]:
+    response = user.get(f"/v1/events/{event_id}/instances",
+                        params={"start": start, "end": end, **params})
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+def starts(items: list[dict[str, Any]]) -> list[str]:
+    return [i["start"] for i in items]

@@ -22,19 +22,7 @@ from typing import Any
 import pytest
 
 from tests.api.client import Api, User
-from tests.api.support import eventually, view_items
-
-
-def instances(user: User, event_id: str, start: str, end: str,
-              **params: Any) -> list[dict[str, Any]]:
-    response = user.get(f"/v1/events/{event_id}/instances",
-                        params={"start": start, "end": end, **params})
-    assert response.status_code == 200, response.text
-    return list(response.json()["items"])
-
-
-def starts(items: list[dict[str, Any]]) -> list[str]:
-    return [i["start"] for i in items]
+from tests.api.support import eventually, instances, starts, view_items
 
 
 def series(user: User, zone: str, start: str, rrule: str, minutes: int = 60,

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.api.client import Api, User
-from tests.api.support import assert_problem, eventually, view_items, window_items
-
-
-def instances(user: User, event_id: str, start: str, end: str,
-              **params: Any) -> list[dict[str, Any]]:
-    response = user.get(f"/v1/events/{event_id}/instances",
-                        params={"start": start, "end": end, **params})
-    assert response.status_code == 200, response.text
-    return list(response.json()["items"])
-
-
-def starts(items: list[dict[str, Any]]) -> list[str]:
-    return [i["start"] for i in items]
+from tests.api.support import (
+    assert_problem,
+    eventually,
+    instances,
+    starts,
+    view_items,
+    window_items,
+)
 
 
 def test_weekly_instances_have_stable_ids(api: Api) -> None:

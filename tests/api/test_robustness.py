@@ -10,15 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.client import Api, User
-from tests.api.conftest import ServerThread
+from tests.api.client import Api, User, embedded_server
 from tests.api.support import assert_problem, eventually, visible
 
 
 @pytest.fixture
 def fresh_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """A server of its own per test: one poisoned pipeline must not fail other tests."""
-    with ServerThread(tmp_path_factory.mktemp("edge-data")) as base_url, \
+    with embedded_server(tmp_path_factory.mktemp("edge-data")) as base_url, \
             Api(base_url) as client:
         yield client
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.api.client import Api
-from tests.api.conftest import ServerThread
+from tests.api.client import Api, embedded_server
 from tests.api.support import assert_problem, assert_validation_errors, view
 
 _emails = itertools.count()
@@ -218,7 +217,7 @@ def test_token_signed_with_another_key_is_401(api: Api) -> None:
 def known_secret(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, str]]:
     """A second server whose data dir (hence its signing key) the test knows."""
     data_dir: Path = tmp_path_factory.mktemp("auth-data")
-    with ServerThread(data_dir) as base_url, Api(base_url) as client:
+    with embedded_server(data_dir) as base_url, Api(base_url) as client:
         yield client, (data_dir / "secret.key").read_text().strip()
 
 

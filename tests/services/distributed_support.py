@@ -11,7 +11,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,9 +22,7 @@ from uuid import UUID
 
 import psycopg
 import redis
-import uvicorn
 from confluent_kafka.admin import AdminClient
-from fastapi import FastAPI
 from psycopg import sql
 
 from commands import handlers
@@ -110,28 +107,6 @@ class AlternatingShardsApi(Api):
         fields.setdefault("email", email_on_shard(self.shard_map, shard))
         self.shards_used.append(self.shard_map.of_user(User.create_id(fields["email"])))
         return super().sign_up(timezone, **fields)
-
-
-class ServerThread:
-    def __init__(self, app: FastAPI) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=60)
 
 
 class Worker:

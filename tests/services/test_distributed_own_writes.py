@@ -17,9 +17,8 @@ import pytest
 
 from infra.app import create_app
 from infra.distributed import PROJECTIONS, DistributedContainer, Workers, distributed
-from tests.api.client import Api
+from tests.api.client import Api, ServerThread
 from tests.services.distributed_support import (
-    ServerThread,
     distributed_settings,
     drop_everything,
 )

@@ -12,12 +12,12 @@ import pytest
 
 from infra.app import create_app
 from infra.distributed import distributed
+from tests.api.client import ServerThread
 from tests.api.test_scenario import (  # collected here, against this module's `api`
     test_two_users_in_different_zones_share_a_weekly_meeting,
 )
 from tests.services.distributed_support import (
     AlternatingShardsApi,
-    ServerThread,
     distributed_settings,
     drop_everything,
     wait_until,
