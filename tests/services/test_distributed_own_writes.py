@@ -77,6 +77,9 @@ def test_without_projectors_the_read_falls_back_to_the_event_store(
         event = alice.create_event(title="Before")
         path = f"/v1/events/{event['event_id']}"
         assert alice.get(path).json()["title"] == "Before"
+        # The view also reads Alice's profile: let the users projection have it first.
+        week_view = {"view": "week", "date": "2026-11-24"}
+        assert alice.get("/v1/calendar/view", params=week_view).status_code == 200
         running.stop()
 
         assert alice.patch(path, json={"version": 1, "title": "After"}).status_code == 200
