@@ -36,6 +36,7 @@ from typing import Any
 import redis
 
 from domain.calendar_event import CalendarEvent
+from domain.invitation import Invitation
 from infra.kafka_consumer import Delivery
 from infra.sqlite_views import SqliteTx
 from projections.freebusy import FreeBusyProjection
@@ -89,6 +90,13 @@ for k, _ in pairs(touched) do
   else redis.call('SET', p .. 'm:' .. k, union(values)) end
 end
 redis.call('HSET', p .. 'tracking', field, id)
+return 1
+"""
+
+
+ADVANCE = """
+local key, field, id = ARGV[1] .. 'tracking', ARGV[2], tonumber(ARGV[3])
+if tonumber(redis.call('HGET', key, field) or '0') < id then redis.call('HSET', key, field, id) end
 return 1
 """
 
@@ -165,13 +173,22 @@ class RedisFreeBusy:
         self.redis: redis.Redis[bytes] = redis.Redis.from_url(url)
         self.prefix = prefix + "fb:"
         self.apply = self.redis.register_script(APPLY)
+        self.advance = self.redis.register_script(ADVANCE)
         self.scratch = ScratchViews(FreeBusyProjection())
         self.lock = threading.Lock()
 
     def handle(self, deliveries: Sequence[Delivery]) -> None:
+        """Events free/busy ignores (sign-ups, most invitation events) cost nothing but
+        one tracking update per (shard, partition) at the end of the batch."""
         with self.lock:
+            latest: dict[str, int] = {}
             for delivery in deliveries:
-                self._handle(delivery)
+                if _may_change_busy_time(delivery.event):
+                    self._handle(delivery)
+                field = f"{delivery.shard}:{delivery.partition}"
+                latest[field] = max(latest.get(field, 0), delivery.notification_id)
+            for field, notification_id in latest.items():
+                self.advance(args=[self.prefix, field, notification_id])
 
     def _handle(self, d: Delivery) -> None:
         for _ in range(RETRIES):
@@ -236,6 +253,12 @@ class RedisFreeBusy:
 
     def close(self) -> None:
         self.redis.close()
+
+
+def _may_change_busy_time(event: Any) -> bool:
+    """What FreeBusyProjection.process does not ignore."""
+    answers = Invitation.Responded | Invitation.Renewed  # type: ignore[attr-defined]
+    return isinstance(event, CalendarEvent.Event | answers)
 
 
 def _events_of(event: Any) -> list[str]:
