@@ -45,6 +45,7 @@ from bench.measure import (  # noqa: E402
     Call,
     Phase,
     free_port,
+    launch,
     machine,
     run_concurrent,
     run_phase,
@@ -87,21 +88,7 @@ def run_settings(tmp: Path) -> Settings:
 
 def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "infra.cli", "serve", "--workers", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"the server exited with {process.returncode}; see {log}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    sys.exit(f"the server was not ready within 180 s; see {log}")
+    return launch(command, env, f"http://127.0.0.1:{port}/readyz", log, 180)
 
 
 # -- the workload ---------------------------------------------------------------------

@@ -84,20 +84,27 @@ def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes
     calctl = shutil.which("calctl")
     command = [calctl] if calctl else [sys.executable, "-m", "infra.cli"]
     command += ["serve", "--data-dir", str(data_dir), "--port", str(port)]
+    return launch(command, None, f"http://127.0.0.1:{port}/healthz", log, 120)
+
+
+def launch(command: list[str], env: dict[str, str] | None, probe: str, log: Path,
+           seconds: float) -> subprocess.Popen[bytes]:
+    """Start the server and wait until `probe` answers 200 (exit if it never does)."""
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             sys.exit(f"the server exited with {process.returncode}; see {log}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if httpx.get(probe, timeout=2).status_code == 200:
                 return process
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     process.kill()
-    sys.exit(f"the server did not answer /healthz within 120 s; see {log}")
+    sys.exit(f"the server did not answer {probe} within {seconds:.0f} s; see {log}")
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
