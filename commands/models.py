@@ -9,12 +9,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from domain.calendar_event import MAX_GUESTS
 from domain.errors import InvalidRecurrenceError
 from domain.recurrence import validate_rrule
 from domain.values import is_known_zone
 
 MAX_DESCRIPTION_BYTES = 8 * 1024
-MAX_GUESTS = 5000
 MAX_DATES = 1000
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 

@@ -14,8 +14,6 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError
 
-RSVP_ANSWERS = ("yes", "no", "maybe")
-
 
 class InvitationWithdrawnError(DomainError):
     """The guest is no longer invited (uninvited, or the event was cancelled)."""

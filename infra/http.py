@@ -18,6 +18,7 @@ from infra.idempotency import (
     StoredResponse,
     fingerprint,
 )
+from infra.problems import PROBLEM, problem_body
 
 MAX_BODY = 1024 * 1024
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
@@ -34,12 +35,9 @@ class TooLargeError(Exception):
 
 
 async def send_problem(send: Send, status: int, detail: str) -> None:
-    titles = {409: "Conflict", 413: "Request body too large", 415: "Unsupported media type",
-              422: "Validation failed"}
-    body = json.dumps({"type": f"https://calendar.example/problems/{status}",
-                       "title": titles[status], "status": status, "detail": detail}).encode()
+    body = json.dumps(problem_body(status, detail)).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/problem+json"),
+                "headers": [(b"content-type", PROBLEM.encode()),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 

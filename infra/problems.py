@@ -40,10 +40,15 @@ TITLES = {400: "Malformed request", 401: "Unauthenticated", 403: "Forbidden",
           500: "Internal error", 501: "Not implemented", 503: "Service unavailable"}
 
 
+def problem_body(status: int, detail: str, **extra: Any) -> dict[str, Any]:
+    """The RFC 9457 document every error response carries."""
+    return {"type": f"https://calendar.example/problems/{status}",
+            "title": TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
+
+
 def problem(status: int, detail: str, headers: dict[str, str] | None = None,
             **extra: Any) -> JSONResponse:
-    body = {"type": f"https://calendar.example/problems/{status}", "title": TITLES.get(
-        status, "Error"), "status": status, "detail": detail, **extra}
+    body = problem_body(status, detail, **extra)
     headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if status == 401 else {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
