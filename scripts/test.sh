@@ -2,7 +2,7 @@
 # The project's test command (CI runs it through .ci/run).
 #
 # On a fresh Debian machine it installs the project, installs and starts real PostgreSQL,
-# Redis and Kafka (infra/local_services.py), then runs ruff, mypy and pytest against them.
+# Redis and Kafka (infra/local_services/), then runs ruff, mypy and pytest against them.
 # Services given through CALENDAR_SHARDS, CALENDAR_REDIS_URL and CALENDAR_KAFKA_BOOTSTRAP
 # are used as they are. Services this script starts are stopped when it exits.
 # Extra arguments go to pytest. Needs no stdin; safe with CI=true.

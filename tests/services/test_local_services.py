@@ -1,4 +1,4 @@
-"""The services started by infra/local_services.py really work, as the app will use them.
+"""The services started by infra/local_services/ really work, as the app will use them.
 
 Each test uses its own table, keys, topic and consumer group, so the suite can share one
 set of services with other tests (and with other sessions pointed at the same servers).
