@@ -78,7 +78,7 @@ class InvitationFanout:
             if not invited:
                 return None
             return Invitation(event.id, guest_id, event.organizer_id, summary_of(event),
-                              version)
+                              version, event.listing())
         if not invitation.is_behind(version):
             return None
         _bring_up_to_date(invitation, event, invited, version)
@@ -91,9 +91,9 @@ def _bring_up_to_date(invitation: Invitation, event: CalendarEvent, invited: boo
         reason = "cancelled" if event.cancelled else "uninvited"
         invitation.withdraw(reason, version)
     elif not invitation.active:
-        invitation.renew(summary_of(event), version)
+        invitation.renew(summary_of(event), version, event.listing())
     else:
-        invitation.change_summary(summary_of(event), version)
+        invitation.change_summary(summary_of(event), version, event.listing())
 
 
 def _touched_guests(domain_event: DomainEventProtocol[Any], event: CalendarEvent) -> list[str]:

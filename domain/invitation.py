@@ -2,7 +2,10 @@
 
 Holding the RSVP here (not on the CalendarEvent) is what keeps RSVPs from ever
 contending with each other or with the organizer's edits. The fan-out worker keeps
-`summary` in step with the event; `event_version` makes each of its updates idempotent.
+`summary` (what the inbox shows) and `listing` (what the guest's calendar shows,
+`CalendarEvent.listing`) in step with the event, so the guest's views are built from
+aggregates on the guest's own shard; `event_version` makes each update idempotent.
+Invitation events stored before `listing` existed have None there (README: Upgrading).
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ class Invitation(Aggregate):
     @event("Extended", topic="calendar:Invitation.Extended")
     def __init__(
         self, event_id: UUID, guest_id: UUID, organizer_id: UUID,
-        summary: dict[str, Any], event_version: int,
+        summary: dict[str, Any], event_version: int, listing: dict[str, Any] | None = None,
     ) -> None:
         self.event_id = event_id
         self.guest_id = guest_id
         self.organizer_id = organizer_id
         self.summary = summary
+        self.listing = listing
         self.event_version = event_version
         self.rsvp_status = "pending"
         self.active = True
@@ -47,9 +51,16 @@ class Invitation(Aggregate):
     def is_behind(self, event_version: int) -> bool:
         return event_version > self.event_version
 
+    def change_summary(self, summary: dict[str, Any], event_version: int,
+                       listing: dict[str, Any] | None = None) -> None:
+        self._summary_changed(summary, event_version, listing, self.event_id, self.guest_id)
+
     @event("SummaryChanged", topic="calendar:Invitation.SummaryChanged")
-    def change_summary(self, summary: dict[str, Any], event_version: int) -> None:
+    def _summary_changed(self, summary: dict[str, Any], event_version: int,
+                         listing: dict[str, Any] | None = None, event_id: UUID | None = None,
+                         guest_id: UUID | None = None) -> None:
         self.summary = summary
+        self.listing = listing
         self.event_version = event_version
 
     @event("Withdrawn", topic="calendar:Invitation.Withdrawn")
@@ -57,16 +68,18 @@ class Invitation(Aggregate):
         self.active = False
         self.event_version = event_version
 
-    def renew(self, summary: dict[str, Any], event_version: int) -> None:
+    def renew(self, summary: dict[str, Any], event_version: int,
+              listing: dict[str, Any] | None = None) -> None:
         """Invited again after being uninvited: a fresh, unanswered invitation."""
-        self._renewed(summary, event_version, self.event_id, self.guest_id)
+        self._renewed(summary, event_version, self.event_id, self.guest_id, listing)
 
     @event("Renewed", topic="calendar:Invitation.Renewed")
     def _renewed(self, summary: dict[str, Any], event_version: int, event_id: UUID,
-                 guest_id: UUID) -> None:
+                 guest_id: UUID, listing: dict[str, Any] | None = None) -> None:
         self.active = True
         self.rsvp_status = "pending"
         self.summary = summary
+        self.listing = listing
         self.event_version = event_version
 
     def respond(self, status: str) -> None:

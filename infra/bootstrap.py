@@ -23,6 +23,7 @@ from projections.base import Projection
 from projections.calendar import CalendarProjection
 from projections.freebusy import FreeBusyProjection
 from projections.inbox import InboxProjection
+from projections.rsvps import RsvpProjection
 from projections.users import UsersProjection
 from read_api.queries import SqlBusyStore
 from read_api.store import BusyStore
@@ -31,7 +32,8 @@ FANOUT_SETTLE_SECONDS = 2.0
 
 
 def all_projections() -> list[Projection]:
-    return [UsersProjection(), CalendarProjection(), InboxProjection(), FreeBusyProjection()]
+    return [UsersProjection(), CalendarProjection(), RsvpProjection(), InboxProjection(),
+            FreeBusyProjection()]
 
 
 def sqlite_shard(data_dir: Path, index: int) -> CalendarShard:

@@ -2,12 +2,13 @@
 as the embedded default (projections/), behind a Tx adapter that speaks psycopg.
 
 Where rows live: one views schema in every physical shard's database. A change goes to
-the shard of the aggregate its rows describe: a user's profile and a guest's inbox to
-that user's shard, an event's rows (its state, its RSVPs, every participant's entries
-and busy time) to the event's, i.e. the organizer's, shard - RSVPs come from the
-guest's shard and are routed to the event's by the event id they carry. So all rows of
-one event change in one database (the projections' read-modify-writes stay local), and
-a read that is not about one event or one user gathers from every shard's views.
+the database of the shard its message came from, so a user's rows (profile, calendar
+entries, inbox) are on the user's shard: a guest's entries come from the guest's
+Invitation, which lives there. Two projections key rows by event instead: `rsvps` (the
+guests' answers as the organizer's event shows them) and `freebusy` when it is kept in
+PostgreSQL; the Invitation messages they use are routed to the event's (organizer's)
+shard by the event id they carry. Each projection's read-modify-writes stay inside one
+database. Reads go to the shard holding the rows (`ShardedViews.of_user`, `of_event`).
 
 Exactly once: a message's view changes and its tracking row - the highest notification
 id applied per (projection, source shard, Kafka partition) - commit in one SERIALIZABLE
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -37,8 +39,8 @@ TRACKING_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS tracking (projection TEXT NOT NULL, shard INTEGER NOT NULL,"
     " partition INTEGER NOT NULL, position BIGINT NOT NULL,"
     " PRIMARY KEY (projection, shard, partition))")
-# Projections that keep an event's rows together, RSVPs included (see the module doc).
-EVENT_KEYED = ("calendar", "freebusy")
+# Projections that keep rows by event, RSVPs included (see the module doc).
+EVENT_KEYED = ("rsvps", "freebusy")
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Key = tuple[int, int]
@@ -115,6 +117,12 @@ class PostgresViews:
         with self.pool.connection() as conn:
             return conn.execute(to_pg(statement), params).fetchall()
 
+    def of_user(self, user_id: str) -> PostgresViews:
+        return self
+
+    def of_event(self, event_id: str) -> PostgresViews:
+        return self
+
     def positions(self) -> dict[tuple[str, int, int], int]:
         rows = self.query("SELECT projection, shard, partition, position FROM tracking")
         return {(name, shard, partition): position for name, shard, partition, position in rows}
@@ -145,9 +153,20 @@ class ShardedViews:
         return delivery.shard
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """read_api's ReadStore. Correct for every query there: joins stay inside one
-        event's rows, and ordered results (an inbox) come from one user's shard."""
+        """Every shard's rows, concatenated (for lookups by a set of ids)."""
         return [row for views in self.views for row in views.query(statement, params)]
+
+    def of_user(self, user_id: str) -> PostgresViews:
+        try:
+            return self.views[self.shard_map.of_user(UUID(user_id))]
+        except ValueError:
+            return self.views[0]  # not an id: no shard has rows for it
+
+    def of_event(self, event_id: str) -> PostgresViews:
+        try:
+            return self.views[self.shard_map.of_event(UUID(event_id))]
+        except ValueError:
+            return self.views[0]
 
     def positions(self) -> dict[tuple[str, int, int], int]:
         merged: dict[tuple[str, int, int], int] = {}

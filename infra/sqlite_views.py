@@ -63,6 +63,13 @@ class SqliteViews:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._connection().execute(sql, params).fetchall()
 
+    def of_user(self, user_id: str) -> SqliteViews:
+        """One file holds every user's and every event's rows."""
+        return self
+
+    def of_event(self, event_id: str) -> SqliteViews:
+        return self
+
     def positions(self) -> dict[tuple[str, int], int]:
         rows = self.query("SELECT projection, shard, position FROM tracking")
         return {(name, shard): position for name, shard, position in rows}

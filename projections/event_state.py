@@ -10,6 +10,9 @@ from domain.recurrence import Series
 from domain.series import series_of, surviving_overrides
 from domain.values import EventDetails, parse_changes
 
+LISTING_KEYS = ("event_id", "organizer_id", "details", "overrides", "cancelled", "series_id",
+                "version")
+
 
 class EventState:
     def __init__(self, doc: dict[str, Any]) -> None:
@@ -27,6 +30,15 @@ class EventState:
             "series_id": str(e.series_id) if e.series_id else None,
             "created_at": e.timestamp.isoformat(), "updated_at": e.timestamp.isoformat(),
         })
+
+    @classmethod
+    def listed(cls, listing: dict[str, Any]) -> EventState:
+        """The event as a calendar entry shows it (CalendarEvent.listing): no guest list."""
+        return cls({**listing, "guests": {}, "status": "confirmed"})
+
+    def listing(self) -> dict[str, Any]:
+        """The same keys CalendarEvent.listing gives, from this state."""
+        return {key: self.doc[key] for key in LISTING_KEYS}
 
     @classmethod
     def loads(cls, text: str) -> EventState:

@@ -29,8 +29,9 @@ class Window:
 
 
 def user_profile(store: ReadStore, user_id: str) -> dict[str, Any] | None:
-    rows = store.query("SELECT email, name, timezone, week_start, working_hours FROM users"
-                       " WHERE user_id = ?", (user_id,))
+    rows = store.of_user(user_id).query(
+        "SELECT email, name, timezone, week_start, working_hours FROM users WHERE user_id = ?",
+        (user_id,))
     if not rows:
         return None
     email, name, tz, week_start, working_hours = rows[0]
@@ -50,7 +51,8 @@ def unknown_users(store: ReadStore, user_ids: list[str]) -> list[str]:
 
 def event_state(store: ReadStore, event_id: str, viewer: str) -> EventState | None:
     """The event if `viewer` organizes it or is invited, else None (never leak existence)."""
-    rows = store.query("SELECT state FROM cal_events WHERE event_id = ?", (event_id,))
+    rows = store.of_event(event_id).query("SELECT state FROM cal_events WHERE event_id = ?",
+                                          (event_id,))
     if not rows:
         return None
     state = EventState.loads(rows[0][0])
@@ -58,8 +60,8 @@ def event_state(store: ReadStore, event_id: str, viewer: str) -> EventState | No
 
 
 def rsvps(store: ReadStore, event_id: str) -> dict[str, str]:
-    rows = store.query("SELECT user_id, rsvp_status FROM cal_guests WHERE event_id = ?",
-                       (event_id,))
+    rows = store.of_event(event_id).query(
+        "SELECT user_id, rsvp_status FROM cal_guests WHERE event_id = ?", (event_id,))
     return dict(rows)
 
 
@@ -85,18 +87,15 @@ def instances(store: ReadStore, event_id: str, viewer: str, window: Window,
 
 def calendar_view(store: ReadStore, user_id: str, window: Window, viewer_zone: ZoneInfo,
                   tz: ZoneInfo | None, include_declined: bool) -> list[dict[str, Any]]:
-    rows = store.query(
-        "SELECT e.state, g.rsvp_status FROM cal_entries c"
-        " JOIN cal_events e ON e.event_id = c.event_id"
-        " LEFT JOIN cal_guests g ON g.event_id = c.event_id AND g.user_id = c.user_id"
-        " WHERE c.user_id = ? AND c.span_end > ? AND c.span_start < ?",
+    rows = store.of_user(user_id).query(
+        "SELECT listing, rsvp_status FROM cal_entries"
+        " WHERE user_id = ? AND span_end > ? AND span_start < ?",
         (user_id, utc_text(window.start), utc_text(window.end)))
     items: list[dict[str, Any]] = []
-    for state_text, guest_rsvp in rows:
-        state = EventState.loads(state_text)
-        rsvp = _rsvp_for(state, user_id, guest_rsvp)
+    for listing, rsvp in rows:
         if rsvp != "no" or include_declined:
-            items.extend(_instances_in(state, window, rsvp, tz, viewer_zone))
+            items.extend(_instances_in(EventState.loads(listing), window, rsvp, tz,
+                                       viewer_zone))
     return sorted(items, key=lambda i: (i["_sort"], i["event_id"]))
 
 
@@ -160,7 +159,7 @@ def inbox(store: ReadStore, guest_id: str, status: str | None) -> list[dict[str,
     if status:
         sql += " AND rsvp_status = ?"
         params.append(status)
-    rows = store.query(sql + " ORDER BY invited_at, event_id", params)
+    rows = store.of_user(guest_id).query(sql + " ORDER BY invited_at, event_id", params)
     return [_inbox_item(*row) for row in rows]
 
 

@@ -144,7 +144,7 @@ def calendar_days(view: str, day: date, week_start: str) -> tuple[date, date]:
 @router.get("/events/{event_id}")
 def get_event(event_id: str, request: Request, user_id: Reader, store: Store,
               tz: Tz = None) -> dict[str, Any]:
-    fresh = own_writes(request, user_id, "calendar").get(event_id.lower())
+    fresh = own_writes(request, user_id, "calendar", "rsvps").get(event_id.lower())
     found = (queries.event(store, event_id, str(user_id), zone_param(tz)) if fresh is None
              else queries.fresh_event(store, fresh, str(user_id), zone_param(tz)))
     if found is None:
@@ -155,7 +155,7 @@ def get_event(event_id: str, request: Request, user_id: Reader, store: Store,
 @router.get("/events/{event_id}/instances")
 def get_instances(event_id: str, request: Request, user_id: Reader, store: Store,
                   start: AwareDatetime, end: AwareDatetime, tz: Tz = None) -> dict[str, Any]:
-    own_writes(request, user_id, "calendar")
+    own_writes(request, user_id, "calendar", "rsvps")
     found = queries.instances(store, event_id, str(user_id), checked_window(start, end),
                               zone_param(tz))
     if found is None:
@@ -191,7 +191,7 @@ def invitations(request: Request, user_id: Reader, store: Store,
 def calendar_ics(request: Request, user_id: Reader, store: Store, start: AwareDatetime,
                  end: AwareDatetime) -> Response:
     """The caller's calendar as iCalendar (RFC 5545)."""
-    own_writes(request, user_id, "calendar")
+    own_writes(request, user_id, "calendar", "rsvps")
     window = checked_window(start, end)
     body = export_calendar(store, str(user_id), window.start, window.end)
     return Response(body, media_type="text/calendar; charset=utf-8")

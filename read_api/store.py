@@ -10,7 +10,15 @@ from projections.event_state import EventState
 
 
 class ReadStore(Protocol):
+    """Projection tables. Sharded deployments keep a user's rows on the user's shard and
+    an event's rows on its organizer's; `of_user` and `of_event` give the store holding
+    them, and `query` on the whole store gathers every shard's rows."""
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def of_user(self, user_id: str) -> ReadStore: ...
+
+    def of_event(self, event_id: str) -> ReadStore: ...
 
 
 class OwnWrites(Protocol):

@@ -24,6 +24,7 @@ from projections.calendar import CalendarProjection
 from projections.freebusy import FreeBusyProjection
 from projections.inbox import InboxProjection
 from projections.masks import mask_from_bytes
+from projections.rsvps import RsvpProjection
 from projections.users import UsersProjection
 from read_api.queries import SqlBusyStore, Window, busy_masks
 
@@ -62,14 +63,17 @@ def test_users_projection_keeps_profiles(views: SqliteViews) -> None:
         ("a@example.org", "Europe/Paris", "sunday")]
 
 
-def test_calendar_projection_writes_a_row_per_participant_and_drops_them_on_cancel(
-        views: SqliteViews) -> None:
-    event, organizer, guest = meeting()
-    scheduled = event.collect_events()
-    project(views, CalendarProjection(), *scheduled)
-    rows = views.query("SELECT user_id, span_start, span_end FROM cal_entries ORDER BY user_id")
-    assert sorted(r[0] for r in rows) == sorted([str(organizer.id), str(guest.id)])
-    assert {r[1:] for r in rows} == {("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")}
+def invitation_of(event: CalendarEvent, guest: User) -> Invitation:
+    return Invitation(event.id, guest.id, event.organizer_id, {}, event.version,
+                      event.listing())
+
+
+def test_organizer_entry_comes_from_the_event_and_goes_on_cancel(views: SqliteViews) -> None:
+    event, organizer, _ = meeting()
+    project(views, CalendarProjection(), *event.collect_events())
+    rows = views.query("SELECT user_id, span_start, span_end, rsvp_status FROM cal_entries")
+    assert rows == [(str(organizer.id), "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z",
+                     "organizer")]
     event.cancel(organizer.id)
     project(views, CalendarProjection(), *event.collect_events())
     assert views.query("SELECT * FROM cal_entries") == []
@@ -77,12 +81,57 @@ def test_calendar_projection_writes_a_row_per_participant_and_drops_them_on_canc
     assert (state["status"], state["version"]) == ("cancelled", 2)
 
 
-def test_calendar_projection_records_answers(views: SqliteViews) -> None:
-    event, _, guest = meeting()
-    invitation = Invitation(event.id, guest.id, event.organizer_id, {}, 1)
+def test_guest_entry_comes_from_the_invitation_alone(views: SqliteViews) -> None:
+    """Nothing of the event's own rows is needed: the guest's shard has only the
+    Invitation."""
+    event, organizer, guest = meeting()
+    event.collect_events()
+    invitation = invitation_of(event, guest)
     invitation.respond("maybe")
-    project(views, CalendarProjection(), *event.collect_events(),
-            *invitation.collect_events())
+    event.update(organizer.id, {"start": START + timedelta(hours=2),
+                                "end": START + timedelta(hours=3)}, {}, set())
+    event.collect_events()
+    invitation.change_summary({}, event.version, event.listing())
+    project(views, CalendarProjection(), *invitation.collect_events())
+    rows = views.query("SELECT user_id, event_id, span_start, rsvp_status FROM cal_entries")
+    assert rows == [(str(guest.id), str(event.id), "2026-12-01T11:00:00Z", "maybe")]
+    assert views.query("SELECT * FROM cal_events") == []
+    invitation.withdraw("uninvited", event.version + 1)
+    project(views, CalendarProjection(), *invitation.collect_events())
+    assert views.query("SELECT * FROM cal_entries") == []
+
+
+def test_renewed_invitation_is_back_unanswered(views: SqliteViews) -> None:
+    event, _, guest = meeting()
+    invitation = invitation_of(event, guest)
+    invitation.respond("no")
+    invitation.withdraw("uninvited", 2)
+    invitation.renew({}, 3, event.listing())
+    project(views, CalendarProjection(), *invitation.collect_events())
+    assert views.query("SELECT user_id, rsvp_status FROM cal_entries") == [
+        (str(guest.id), "pending")]
+
+
+def test_invitation_without_a_listing_gets_an_entry_at_the_next_change(
+        views: SqliteViews) -> None:
+    """Invitations stored before they carried a listing (README: Upgrading)."""
+    event, _, guest = meeting()
+    event.collect_events()
+    invitation = Invitation(event.id, guest.id, event.organizer_id, {}, 1)
+    invitation.respond("yes")
+    project(views, CalendarProjection(), *invitation.collect_events())
+    assert views.query("SELECT * FROM cal_entries") == []
+    invitation.change_summary({}, 2, event.listing())
+    project(views, CalendarProjection(), *invitation.collect_events())
+    assert views.query("SELECT user_id, rsvp_status FROM cal_entries") == [
+        (str(guest.id), "pending")]
+
+
+def test_rsvp_projection_records_answers(views: SqliteViews) -> None:
+    event, _, guest = meeting()
+    invitation = invitation_of(event, guest)
+    invitation.respond("maybe")
+    project(views, RsvpProjection(), *event.collect_events(), *invitation.collect_events())
     assert views.query("SELECT user_id, rsvp_status FROM cal_guests") == [
         (str(guest.id), "maybe")]
 

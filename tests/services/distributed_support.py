@@ -37,6 +37,7 @@ from infra.bootstrap import all_projections
 from infra.distributed import PROJECTIONS, Backend, DistributedContainer
 from infra.kafka_consumer import group_of
 from infra.postgres import shard_dsns
+from infra.postgres_views import ShardedViews
 from infra.settings import Settings
 from tests.api.client import Api
 from tests.api.client import User as ApiUser
@@ -101,6 +102,7 @@ class AlternatingShardsApi(Api):
         self.shard_map = shard_map
         self.next_shard = itertools.cycle(range(shard_map.physical_shards))
         self.shards_used: list[int] = []
+        self.views: ShardedViews | None = None  # set by a test that inspects the rows
 
     def sign_up(self, timezone: str = "UTC", **fields: Any) -> ApiUser:
         shard = next(self.next_shard)

@@ -7,12 +7,14 @@ in the API's process (`calctl serve --workers`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from uuid import UUID
 
 import pytest
 
 from infra.app import create_app
 from infra.distributed import distributed
 from tests.api.client import ServerThread
+from tests.api.client import User as ApiUser
 from tests.api.test_scenario import (  # collected here, against this module's `api`
     test_two_users_in_different_zones_share_a_weekly_meeting,
 )
@@ -37,6 +39,7 @@ def api(request: pytest.FixtureRequest, services: dict[str, str],
     try:
         with ServerThread(create_app(container)) as base_url:
             client = AlternatingShardsApi(base_url, container.backend.shard_map)
+            client.views = container.backend.views
             wait_until(lambda: client.http.get("/readyz").status_code == 200, 90,
                        "the workers to join their consumer groups")
             yield client
@@ -67,3 +70,38 @@ def test_metrics_show_each_stage_of_the_pipeline(api: AlternatingShardsApi) -> N
     for name in ("calendar_relay_backlog{shard=\"1\"}", "calendar_consumer_lag{group=",
                  "calendar_projection_lag{projection=\"freebusy\",shard=\"0\"}"):
         assert name in body.text, body.text
+
+
+def test_each_users_rows_live_on_that_users_shard(api: AlternatingShardsApi) -> None:
+    """The guest's calendar entry comes from the guest's Invitation on the guest's shard;
+    the event's own rows and the answers the organizer sees stay on the organizer's."""
+    organizer, guest = api.sign_up(), api.sign_up()
+    event = organizer.create_event(title="Placement", guests=[guest.email])
+    wait_until(lambda: guest.patch(f"/v1/invitations/{event['event_id']}/rsvp",
+                                   json={"status": "yes"}).status_code == 200, 30,
+               "the guest's invitation")
+    wait_until(lambda: _answer_seen(organizer, event["event_id"]), 30, "the answer")
+    views, shard_map = api.views, api.shard_map
+    assert views is not None
+    home_of_user = {organizer.id: shard_map.of_user(UUID(organizer.id)),
+                    guest.id: shard_map.of_user(UUID(guest.id))}
+    assert home_of_user[organizer.id] != home_of_user[guest.id]
+    event_home = shard_map.of_event(UUID(event["event_id"]))
+    for shard, shard_views in enumerate(views.views):
+        entries = shard_views.query("SELECT user_id, rsvp_status FROM cal_entries"
+                                    " WHERE event_id = ?", (event["event_id"],))
+        expected = {(u, "organizer" if u == organizer.id else "yes")
+                    for u, home in home_of_user.items() if home == shard}
+        assert set(entries) == expected
+        for table in ("cal_events", "cal_guests"):
+            rows = shard_views.query(f"SELECT 1 FROM {table} WHERE event_id = ?",
+                                     (event["event_id"],))
+            assert bool(rows) == (shard == event_home), (table, shard)
+        inbox = shard_views.query("SELECT guest_id FROM inbox WHERE event_id = ?",
+                                  (event["event_id"],))
+        assert inbox == ([(guest.id,)] if shard == home_of_user[guest.id] else [])
+
+
+def _answer_seen(organizer: ApiUser, event_id: str) -> bool:
+    guests = organizer.get(f"/v1/events/{event_id}").json()["guests"]
+    return [g["rsvp_status"] for g in guests] == ["yes"]
