@@ -16,7 +16,7 @@ from commands.service import CalendarStores
 from infra import problems
 from infra.auth import InvalidTokenError, TokenIssuer
 from infra.http import WriteGuard
-from infra.idempotency import SqliteIdempotencyStore
+from infra.idempotency import IdempotencyStore
 from infra.settings import Settings
 from read_api.router import router as read_router
 from read_api.store import BusyStore, OwnWrites, ReadStore
@@ -36,7 +36,7 @@ class Runtime(Protocol):
     @property
     def tokens(self) -> TokenIssuer: ...
     @property
-    def idempotency(self) -> SqliteIdempotencyStore: ...
+    def idempotency(self) -> IdempotencyStore: ...
     @property
     def own_writes(self) -> OwnWrites: ...
     @property
@@ -110,3 +110,11 @@ def _check(probe: Callable[[], object]) -> str:
     except Exception as error:  # a readiness probe reports any failure, it never raises
         return f"down: {type(error).__name__}"
     return "ok"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several API processes (`calctl serve --processes N`): the
+    distributed deployment, configured from the environment, without workers."""
+    from infra.distributed import distributed
+
+    return create_app(distributed(Settings()))

@@ -4,6 +4,7 @@ projector), and infra up/down for local services."""
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path)
     serve.add_argument("--workers", action="store_true",
                        help="distributed: also run relay, fan-out and projectors here")
+    serve.add_argument("--processes", type=int, default=1,
+                       help="distributed: API processes sharing the port (default 1)")
     serve.set_defaults(run=_serve)
     relay = commands.add_parser("relay", help="publish the shards' logs to Kafka")
     relay.add_argument("--shard", type=int)
@@ -74,6 +77,9 @@ def _serve(args: argparse.Namespace) -> None:
     from infra.app import create_app
 
     settings = _settings(args)
+    if args.processes > 1:
+        _serve_processes(args, settings)
+        return
     if settings.is_distributed:
         from infra.distributed import distributed
 
@@ -86,6 +92,56 @@ def _serve(args: argparse.Namespace) -> None:
         where = f"data in {settings.data_dir}"
     print(f"calendar API on http://{args.host}:{args.port} ({where})")
     uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="warning")
+
+
+def _serve_processes(args: argparse.Namespace, settings: Settings) -> None:
+    """Several API processes on one port (uvicorn's supervisor; each process builds its
+    own container from the environment). With --workers, the relay, fan-out and
+    projectors run once, in this supervising process. Only the distributed deployment:
+    read-your-own-writes positions and idempotency keys are shared through PostgreSQL
+    there, while the embedded default keeps them (and its delivery) in its process."""
+    import os
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from infra.auth import load_or_create_secret
+    from infra.distributed import PROJECTIONS, Backend, Workers
+
+    if not settings.is_distributed:
+        raise SystemExit("calctl serve --processes needs the distributed deployment"
+                         " (CALENDAR_SHARDS); the embedded default runs in one process")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["CALENDAR_DATA_DIR"] = str(settings.data_dir)
+    if not settings.secret:  # one secret for every process, created before they start
+        os.environ["CALENDAR_SECRET"] = load_or_create_secret(settings.data_dir)
+    backend = Backend(settings) if args.workers else None
+    workers = Workers.of(backend, projections=PROJECTIONS) if backend else None
+    if workers is not None:
+        workers.start()
+    print(f"calendar API on http://{args.host}:{args.port} ({args.processes} processes"
+          f"{', workers in the supervisor' if workers else ''})")
+    config = uvicorn.Config("infra.app:app_from_environment", factory=True,
+                            workers=args.processes, host=args.host, port=args.port,
+                            log_level="warning")
+    try:
+        Multiprocess(config, sockets=[_tcp_listener(args.host, args.port)]).run()
+    finally:
+        if workers is not None and backend is not None:
+            workers.stop()
+            backend.close()
+
+
+def _tcp_listener(host: str, port: int) -> socket.socket:
+    """The shared listening socket, made with IPPROTO_TCP: uvicorn's own (proto 0)
+    makes asyncio skip TCP_NODELAY on accepted connections, and every keep-alive request
+    then waits ~40 ms for a delayed ACK (uvicorn issue #3149)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.set_inheritable(True)
+    return listener
 
 
 def _container(settings: Settings) -> Runtime:

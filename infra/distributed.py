@@ -21,18 +21,14 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from eventsourcing.persistence import Notification
-from eventsourcing.utils import get_topic
 
 from commands.application import CalendarShard
 from commands.fanout import InvitationFanout
 from commands.history import EventStoreHistory
-from commands.router import state_of
-from commands.service import CalendarStores, NotFoundError, Position
+from commands.service import CalendarStores
 from commands.shards import ShardMap
-from domain.calendar_event import CalendarEvent
 from infra.auth import TokenIssuer, load_or_create_secret
 from infra.bootstrap import all_projections
-from infra.idempotency import SqliteIdempotencyStore
 from infra.kafka_consumer import (
     Decoder,
     Delivery,
@@ -49,7 +45,9 @@ from infra.kafka_relay import (
     producer_config,
 )
 from infra.metrics import ConsumerLag, Labels, gauge
+from infra.own_writes import SharedWritePositions, Tracker, WaitForProjections
 from infra.postgres import postgres_env, shard_dsns
+from infra.postgres_idempotency import PostgresIdempotencyStore
 from infra.postgres_views import (
     PostgresProjector,
     PostgresViews,
@@ -58,21 +56,12 @@ from infra.postgres_views import (
 )
 from infra.redis_freebusy import RedisFreeBusy
 from infra.settings import Settings
-from projections.event_state import EventState
 from read_api.queries import SqlBusyStore
 from read_api.store import BusyStore
 
 PROJECTIONS = tuple(p.name for p in all_projections())
 FANOUT_SETTLE_SECONDS = 5.0
 REPLAY_BATCH = 500
-CALENDAR_EVENT_TOPIC = get_topic(CalendarEvent) + "."
-# Per user, at most this many written-but-unapplied events are kept for the fallback.
-MAX_UNAPPLIED_EVENTS = 256
-Tracked = dict[tuple[str, int, int], int]
-
-
-class Tracker(Protocol):
-    def positions(self) -> Tracked: ...
 
 
 class Job(Protocol):
@@ -157,11 +146,12 @@ class Backend:
     def trackers(self) -> list[Tracker]:
         return [self.views] + ([self.freebusy] if self.freebusy is not None else [])
 
-    def stores(self, positions: KafkaWritePositions | None = None) -> CalendarStores:
-        partitions = self.settings.kafka_partitions
+    def stores(self, positions: SharedWritePositions | None = None) -> CalendarStores:
         return CalendarStores(list[CalendarShard](self.shards), self.shard_map,
-                              positions or KafkaWritePositions(self.shards, partitions),
-                              on_write=lambda: None)
+                              positions or self.write_positions(), on_write=lambda: None)
+
+    def write_positions(self) -> SharedWritePositions:
+        return SharedWritePositions(self.shards, self.views, self.settings.kafka_partitions)
 
     def relays(self, only: int | None = None) -> list[KafkaRelay]:
         ensure_topic(self.settings)
@@ -215,114 +205,6 @@ def replay(backend: Backend, names: Sequence[str], only: int | None,
 
 
 # -- read-your-own-writes ------------------------------------------------------------
-
-
-class KafkaWritePositions:
-    """Each user's latest write per (shard, Kafka partition). Partitions are consumed
-    independently, so "passed notification n" only holds within one partition; the
-    partition is found from the written aggregate (kafka_relay.partition_of).
-
-    Also, per user, the calendar events they wrote that the calendar projection has not
-    been seen to apply yet (event id -> (shard, partition, notification)): what a read
-    that timed out loads from the event store instead (read-your-own-writes fallback).
-    Forgotten once the projection passes them; at most MAX_UNAPPLIED_EVENTS per user."""
-
-    def __init__(self, shards: Sequence[RecordingShard], partitions: int) -> None:
-        self.shards = shards
-        self.partitions = partitions
-        self._latest: dict[UUID, dict[tuple[int, int], int]] = {}
-        self._events: dict[UUID, dict[UUID, tuple[int, int, int]]] = {}
-        self._lock = threading.Lock()
-
-    def record(self, user_id: UUID, position: Position) -> None:
-        saved = self.shards[position.shard].saved(position.notification_id)
-        with self._lock:
-            mine = self._latest.setdefault(user_id, {})
-            for n in saved:
-                originator = UUID(str(n.originator_id))
-                key = (position.shard, partition_of(originator, self.partitions))
-                mine[key] = max(mine.get(key, 0), n.id)
-                if n.topic.startswith(CALENDAR_EVENT_TOPIC):
-                    self._remember_event(user_id, originator, (*key, n.id))
-
-    def _remember_event(self, user_id: UUID, event_id: UUID,
-                        where: tuple[int, int, int]) -> None:
-        events = self._events.setdefault(user_id, {})
-        previous = events.pop(event_id, None)
-        events[event_id] = where if previous is None or previous[2] < where[2] else previous
-        while len(events) > MAX_UNAPPLIED_EVENTS:
-            del events[next(iter(events))]
-
-    def latest(self, user_id: UUID) -> list[Position]:
-        return [Position(s, n) for s, _, n in self.pending(user_id)]
-
-    def pending(self, user_id: UUID) -> list[tuple[int, int, int]]:
-        with self._lock:
-            return [(s, p, n) for (s, p), n in self._latest.get(user_id, {}).items()]
-
-    def unapplied_events(self, user_id: UUID, tracked: Tracked,
-                         projection: str = "calendar") -> list[tuple[int, UUID]]:
-        """(shard, event id) of the user's events `projection` has not applied per
-        `tracked`; forgets the ones it has."""
-        with self._lock:
-            events = self._events.get(user_id)
-            if not events:
-                return []
-            for event_id, (s, p, n) in list(events.items()):
-                if tracked.get((projection, s, p), 0) >= n:
-                    del events[event_id]
-            if not events:
-                del self._events[user_id]
-                return []
-            return [(s, event_id) for event_id, (s, _, _) in events.items()]
-
-
-class WaitForProjections:
-    """A read waits (polling the tracking positions) until the projections it uses have
-    applied the reader's latest write in every partition it went to. When they do not
-    within the timeout, `unapplied` loads the reader's newer events from the event store
-    for the read to overlay on the views."""
-
-    def __init__(self, positions: KafkaWritePositions, trackers: Sequence[Tracker],
-                 timeout: float, stores: CalendarStores | None = None) -> None:
-        self.positions = positions
-        self.trackers = trackers
-        self.timeout = timeout
-        self.stores = stores
-
-    def wait(self, user_id: UUID, projections: Sequence[str]) -> bool:
-        pending = self.positions.pending(user_id)
-        deadline, pause = time.monotonic() + self.timeout, 0.002
-        while pending:
-            tracked = self.tracked()
-            pending = [(s, p, n) for s, p, n in pending
-                       if any(tracked.get((name, s, p), 0) < n for name in projections)]
-            remaining = deadline - time.monotonic()
-            if pending and remaining <= 0:
-                return False
-            time.sleep(min(pause, max(remaining, 0)) if pending else 0)
-            pause = min(pause * 2, 0.05)
-            if not pending and "calendar" in projections:
-                self.positions.unapplied_events(user_id, tracked)  # forget the applied
-        return True
-
-    def unapplied(self, user_id: UUID) -> list[EventState]:
-        if self.stores is None:
-            return []
-        states: list[EventState] = []
-        for shard, event_id in self.positions.unapplied_events(user_id, self.tracked()):
-            try:
-                event = self.stores.load(self.stores.shards[shard], event_id, CalendarEvent)
-            except NotFoundError:
-                continue
-            states.append(state_of(event))
-        return states
-
-    def tracked(self) -> Tracked:
-        merged: Tracked = {}
-        for tracker in self.trackers:
-            merged.update(tracker.positions())
-        return merged
 
 
 # -- workers -------------------------------------------------------------------------
@@ -381,7 +263,7 @@ class DistributedContainer:
     views: ShardedViews
     busy_store: BusyStore
     tokens: TokenIssuer
-    idempotency: SqliteIdempotencyStore
+    idempotency: PostgresIdempotencyStore
     own_writes: WaitForProjections
     history: EventStoreHistory
     workers: Workers | None
@@ -464,14 +346,14 @@ def distributed(settings: Settings, workers: bool = False) -> DistributedContain
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     backend = Backend(settings)
     ensure_topic(settings)
-    positions = KafkaWritePositions(backend.shards, settings.kafka_partitions)
+    positions = backend.write_positions()
     stores = backend.stores(positions)
     secret = settings.secret or load_or_create_secret(settings.data_dir)
     return DistributedContainer(
         settings=settings, backend=backend, stores=stores, views=backend.views,
         busy_store=backend.busy_store(),
         tokens=TokenIssuer(secret, timedelta(hours=settings.token_ttl_hours)),
-        idempotency=SqliteIdempotencyStore(settings.data_dir / "idempotency.sqlite"),
+        idempotency=PostgresIdempotencyStore(backend.views),
         own_writes=WaitForProjections(positions, backend.trackers(),
                                       settings.ryow_timeout_seconds, stores),
         history=EventStoreHistory(stores),

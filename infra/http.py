@@ -14,7 +14,7 @@ from infra.auth import InvalidTokenError, TokenIssuer
 from infra.idempotency import (
     IdempotencyInFlightError,
     IdempotencyMismatchError,
-    SqliteIdempotencyStore,
+    IdempotencyStore,
     StoredResponse,
     fingerprint,
 )
@@ -63,7 +63,7 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 class WriteGuard:
-    def __init__(self, app: App, tokens: TokenIssuer, store: SqliteIdempotencyStore) -> None:
+    def __init__(self, app: App, tokens: TokenIssuer, store: IdempotencyStore) -> None:
         self.app = app
         self.tokens = tokens
         self.store = store

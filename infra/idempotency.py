@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 RETENTION = timedelta(hours=24)
 
@@ -33,6 +34,24 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
+class IdempotencyStore(Protocol):
+    def begin(self, user_id: str, key: str, request: str, now: datetime
+              ) -> StoredResponse | None:
+        """Claim the key, or return the response stored under it (raises the errors
+        above for another body, or a first request still in flight)."""
+        ...
+
+    def finish(self, user_id: str, key: str, response: StoredResponse) -> None: ...
+
+    def abandon(self, user_id: str, key: str) -> None:
+        """The write failed before answering (a bug, a crash): let a retry run it."""
+        ...
+
+
+def encode_headers(headers: dict[str, str]) -> str:
+    return "\n".join(f"{k}:{v}" for k, v in headers.items())
+
+
 class SqliteIdempotencyStore:
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -54,10 +73,10 @@ class SqliteIdempotencyStore:
                 self._db.execute("INSERT INTO idempotency VALUES (?, ?, ?, NULL, NULL, NULL, ?)",
                                  (user_id, key, request, now.isoformat()))
                 return None
-        return _replay(row, request)
+        return replay(row, request)
 
     def finish(self, user_id: str, key: str, response: StoredResponse) -> None:
-        headers = "\n".join(f"{k}:{v}" for k, v in response.headers.items())
+        headers = encode_headers(response.headers)
         with self._lock:
             self._db.execute("UPDATE idempotency SET status = ?, body = ?, headers = ?"
                              " WHERE user_id = ? AND key = ?",
@@ -73,8 +92,8 @@ class SqliteIdempotencyStore:
         self._db.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff.isoformat(),))
 
 
-def _replay(row: tuple[str, int | None, bytes | None, str | None],
-            request: str) -> StoredResponse:
+def replay(row: tuple[str, int | None, bytes | None, str | None],
+           request: str) -> StoredResponse:
     stored_request, status, body, headers = row
     if stored_request != request:
         raise IdempotencyMismatchError("Idempotency-Key reused with a different request")

@@ -92,7 +92,10 @@ class PostgresViews:
                                    configure=_configure)
 
     def create(self, projections: Sequence[Projection]) -> None:
-        statements = [TRACKING_SCHEMA] + [to_pg_ddl(s) for p in projections for s in p.schema()]
+        self.create_tables([TRACKING_SCHEMA] + [s for p in projections for s in p.schema()])
+
+    def create_tables(self, statements: Sequence[str]) -> None:
+        statements = [to_pg_ddl(s) for s in statements]
         with self.transaction() as tx:
             tx.execute("SELECT pg_advisory_xact_lock(hashtext('calendar views schema'))")
             for statement in statements:
@@ -116,6 +119,18 @@ class PostgresViews:
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.pool.connection() as conn:
             return conn.execute(to_pg(statement), params).fetchall()
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One statement in its own (SERIALIZABLE) transaction, again if it lost a race;
+        the rows it returns, if any."""
+        for attempt in range(RETRIES):
+            try:
+                with self.pool.connection() as conn:
+                    cursor = conn.execute(to_pg(statement), params)
+                    return cursor.fetchall() if cursor.description else []
+            except psycopg.errors.SerializationFailure:
+                log.debug("views %d: serialization failure, attempt %d", self.index, attempt)
+        raise RuntimeError(f"views {self.index}: gave up after {RETRIES} serialization failures")
 
     def of_user(self, user_id: str) -> PostgresViews:
         return self

@@ -133,3 +133,39 @@ def test_with_projectors_never_started_the_author_sees_their_new_event(
 
         # Only the author reads their writes: a guest sees the views as they are.
         assert bob.get(f"/v1/events/{gone['event_id']}").status_code == 404
+
+
+def test_any_api_instance_serves_the_authors_next_read_and_idempotent_retry(
+        container: DistributedContainer, tmp_path: Path) -> None:
+    """Write positions and idempotency keys live in PostgreSQL, not in the API process:
+    a second instance (as behind a load balancer) waits for, or falls back to, a write
+    the first one took, and replays its stored response to a retry."""
+    running = projectors(container)
+    running.start()
+    # Another machine: nothing shared with the first instance but the services.
+    other = distributed(container.settings.model_copy(update={"data_dir": tmp_path / "b"}))
+    try:
+        with ServerThread(create_app(container, start_delivery=False)) as url_a, \
+                ServerThread(create_app(other, start_delivery=False)) as url_b, \
+                Api(url_a) as api_a, Api(url_b) as api_b:
+            alice = api_a.sign_up("UTC")
+            week = {"view": "week", "date": "2026-11-24"}
+            assert alice.get("/v1/calendar/view", params=week).status_code == 200
+            running.stop()
+            other.own_writes.timeout = 0.5
+
+            body = {"title": "Once", "start": "2026-11-24T09:00:00Z",
+                    "end": "2026-11-24T10:00:00Z"}
+            retry = {**alice.headers, "Idempotency-Key": "create-once"}
+            first = api_a.http.post("/v1/events", json=body, headers=retry)
+            again = api_b.http.post("/v1/events", json=body, headers=retry)
+            assert first.status_code == again.status_code == 201
+            assert again.json()["event_id"] == first.json()["event_id"]
+
+            on_b = api_b.http.get("/v1/calendar/view", params=week, headers=alice.headers)
+            assert [i["title"] for i in on_b.json()["items"]] == ["Once"]
+            event_on_b = api_b.http.get(f"/v1/events/{first.json()['event_id']}",
+                                        headers=alice.headers)
+            assert event_on_b.status_code == 200, event_on_b.text
+    finally:
+        other.close()
