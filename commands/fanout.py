@@ -32,9 +32,7 @@ class InvitationFanout:
         if not self.handles(domain_event):
             return
         version = domain_event.originator_version
-        shard = self.stores.event_shard(domain_event.originator_id)
-        event: CalendarEvent = shard.repository.get(domain_event.originator_id, version=version)
-        assert isinstance(event, CalendarEvent)
+        event = self._event_at(domain_event)
         by_shard: dict[int, list[UUID]] = {}
         for guest in _touched_guests(domain_event, event):
             guest_id = UUID(guest)
@@ -42,11 +40,27 @@ class InvitationFanout:
         for index, guests in by_shard.items():
             self._sync_shard(self.stores.shards[index], event, guests, version)
 
+    def _event_at(self, domain_event: DomainEventProtocol[Any]) -> CalendarEvent:
+        """The event as of this domain event. A new event's first domain event holds all
+        of it, so no load is needed for the most common case, a creation."""
+        if isinstance(domain_event, CalendarEvent.Scheduled):  # type: ignore[attr-defined]
+            created = domain_event.mutate(None)
+        else:
+            shard = self.stores.event_shard(domain_event.originator_id)
+            created = shard.repository.get(domain_event.originator_id,
+                                           version=domain_event.originator_version)
+        assert isinstance(created, CalendarEvent)
+        return created
+
     def _sync_shard(self, shard: CalendarShard, event: CalendarEvent, guests: list[UUID],
                     version: int) -> None:
         """All of one shard's invitations in one commit; on a conflict (a concurrent RSVP,
-        a duplicate delivery) fall back to one guest at a time."""
-        changed = [i for g in guests if (i := self._changed(shard, event, g, version))]
+        a duplicate delivery) fall back to one guest at a time. A new event's guests have
+        no invitation yet, so none is looked up (a redelivery conflicts and falls back)."""
+        if version == 1:
+            changed = [self._new_invitation(event, g, version) for g in guests]
+        else:
+            changed = [i for g in guests if (i := self._changed(shard, event, g, version))]
         if not changed:
             return
         try:
@@ -75,14 +89,17 @@ class InvitationFanout:
             invitation = self.stores.load(shard, Invitation.create_id(event.id, guest_id),
                                           Invitation)
         except NotFoundError:
-            if not invited:
-                return None
-            return Invitation(event.id, guest_id, event.organizer_id, summary_of(event),
-                              version, event.listing())
+            return self._new_invitation(event, guest_id, version) if invited else None
         if not invitation.is_behind(version):
             return None
         _bring_up_to_date(invitation, event, invited, version)
         return invitation
+
+
+    @staticmethod
+    def _new_invitation(event: CalendarEvent, guest_id: UUID, version: int) -> Invitation:
+        return Invitation(event.id, guest_id, event.organizer_id, summary_of(event), version,
+                          event.listing())
 
 
 def _bring_up_to_date(invitation: Invitation, event: CalendarEvent, invited: bool,

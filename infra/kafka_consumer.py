@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -26,13 +26,15 @@ from infra.settings import Settings
 BATCH = 500
 POLL_SECONDS = 0.1
 RESTART_SECONDS = 1.0
+FANOUT_TOPIC = "calendar:CalendarEvent."  # the fan-out follows events only
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Delivery:
     """One domain event with where it came from: its shard's notification id, and the
-    Kafka partition that carries its aggregate's events in order."""
+    Kafka partition that carries its aggregate's events in order. `event` is None when
+    the sink does not read that kind of event (it was not decoded)."""
 
     shard: int
     notification_id: int
@@ -46,19 +48,30 @@ class Sink(Protocol):
     def handle(self, deliveries: Sequence[Delivery]) -> None: ...
 
 
+@runtime_checkable
+class SelectiveSink(Sink, Protocol):
+    """A sink that reads only some kinds of event: the others reach it undecoded."""
+
+    def wants(self, topic: str) -> bool: ...
+
+
 class Decoder:
     """Kafka message -> StoredEvent -> the domain event, with the source shard's mapper."""
 
     def __init__(self, shards: Sequence[CalendarShard]) -> None:
         self.mappers = {s.index: s.mapper for s in shards}
 
-    def decode(self, message: Message) -> Delivery:
+    def decode(self, message: Message, wants: Callable[[str], bool] | None = None
+               ) -> Delivery:
         headers = dict(_pairs(message))
         shard = int(headers["shard"])
+        notification_id, partition = int(headers["notification_id"]), message.partition() or 0
+        if wants is not None and not wants(headers["topic"]):
+            return Delivery(shard, notification_id, partition, None)
         stored = StoredEvent(originator_id=UUID(_text(message.key())),
                              originator_version=int(headers["originator_version"]),
                              topic=headers["topic"], state=message.value() or b"")
-        return Delivery(shard, int(headers["notification_id"]), message.partition() or 0,
+        return Delivery(shard, notification_id, partition,
                         self.mappers[shard].to_domain_event(stored))
 
 
@@ -96,6 +109,7 @@ class KafkaConsumerRunner:
         self.decoder = decoder
         self.sink = sink
         self.group = group_of(settings, sink.name)
+        self.wants = sink.wants if isinstance(sink, SelectiveSink) else None
         self.ready = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
@@ -119,7 +133,7 @@ class KafkaConsumerRunner:
             while not stop.is_set():
                 messages = [m for m in _next_batch(consumer) if _ok(m)]
                 if messages:
-                    self.sink.handle([self.decoder.decode(m) for m in messages])
+                    self.sink.handle([self.decoder.decode(m, self.wants) for m in messages])
                     offsets.processed(messages)
                 else:
                     offsets.flush()
@@ -191,7 +205,11 @@ class FanoutSink:
     def __init__(self, fanout: InvitationFanout) -> None:
         self.fanout = fanout
 
+    def wants(self, topic: str) -> bool:
+        return topic.startswith(FANOUT_TOPIC)
+
     def handle(self, deliveries: Sequence[Delivery]) -> None:
         for delivery in deliveries:
-            self.fanout.process(delivery.event)
+            if delivery.event is not None:
+                self.fanout.process(delivery.event)
 

@@ -21,11 +21,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
+from eventsourcing.utils import get_topic
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -203,35 +205,46 @@ class PostgresProjector:
         self.views = views
         self.name = projection.name
 
+    def wants(self, topic: str) -> bool:
+        return topic.startswith(self.projection.topics)
+
     def handle(self, deliveries: Sequence[Delivery]) -> None:
         by_home: dict[int, list[Delivery]] = defaultdict(list)
-        for delivery in deliveries:
+        for delivery in map(self._read_or_skipped, deliveries):
             by_home[self.views.home(self.name, delivery)].append(delivery)
         for home, batch in sorted(by_home.items()):
             self.views.views[home].run(partial(self._apply, batch=batch))
+
+    def _read_or_skipped(self, delivery: Delivery) -> Delivery:
+        """An event the projection does not read travels as None, decoded or not (a
+        replay decodes everything), so it is routed and tracked the same either way."""
+        event = delivery.event
+        if event is None or self.wants(get_topic(type(event))):
+            return delivery
+        return replace(delivery, event=None)
 
     def _apply(self, tx: PostgresTx, *, batch: list[Delivery]) -> None:
         positions = self._lock_positions(tx, sorted({(d.shard, d.partition) for d in batch}))
         started = dict(positions)
         for d in batch:
             if d.notification_id > positions[(d.shard, d.partition)]:
-                self.projection.process(d.event, tx)
+                if d.event is not None:
+                    self.projection.process(d.event, tx)
                 positions[(d.shard, d.partition)] = d.notification_id
         tx.executemany("UPDATE tracking SET position = ? WHERE projection = ? AND shard = ?"
                        " AND partition = ?",
                        [(p, self.name, *key) for key, p in positions.items() if p != started[key]])
 
     def _lock_positions(self, tx: PostgresTx, keys: list[Key]) -> dict[Key, int]:
-        """The tracked positions, locked for this transaction (in key order, no deadlock)."""
-        tx.executemany("INSERT INTO tracking (projection, shard, partition, position)"
-                       " VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING",
-                       [(self.name, *key) for key in keys])
-        positions = {}
-        for shard, partition in keys:
-            rows = tx.query("SELECT position FROM tracking WHERE projection = ? AND shard = ?"
-                            " AND partition = ? FOR UPDATE", (self.name, shard, partition))
-            positions[(shard, partition)] = int(rows[0][0])
-        return positions
+        """The tracked positions, locked for this transaction (in key order, no deadlock),
+        in one round trip: the no-op update of an existing row takes its lock."""
+        marks = ", ".join(["(?, ?, ?, 0)"] * len(keys))
+        rows = tx.query("INSERT INTO tracking (projection, shard, partition, position)"
+                        f" VALUES {marks} ON CONFLICT (projection, shard, partition)"
+                        " DO UPDATE SET position = tracking.position"
+                        " RETURNING shard, partition, position",
+                        [v for key in keys for v in (self.name, *key)])
+        return {(shard, partition): int(position) for shard, partition, position in rows}
 
     def reset(self) -> None:
         """Empty the projection's tables and tracking everywhere (before a replay)."""

@@ -20,6 +20,9 @@ class Tx(Protocol):
 
 class Projection(Protocol):
     name: str
+    # Topic prefixes of the domain events `process` reads: runners need not decode
+    # others (they still move the projection's position past them).
+    topics: tuple[str, ...]
 
     def schema(self) -> list[str]:
         """CREATE TABLE / CREATE INDEX statements (idempotent)."""

@@ -22,6 +22,7 @@ from projections.spans import span_of
 
 class CalendarProjection:
     name = "calendar"
+    topics: tuple[str, ...] = ("calendar:CalendarEvent.", "calendar:Invitation.")
 
     def schema(self) -> list[str]:
         return [
@@ -54,12 +55,11 @@ class CalendarProjection:
     def _insert(self, state: EventState, tx: Tx) -> None:
         """A series made by a split arrives twice (in SeriesSplit, then its own
         Scheduled): the first one wins."""
-        found = tx.query("SELECT 1 FROM cal_events WHERE event_id = ?", (state.doc["event_id"],))
-        if found:
-            return
-        tx.execute("INSERT INTO cal_events (event_id, organizer_id, state) VALUES (?, ?, ?)",
-                   (state.doc["event_id"], state.organizer_id, state.dumps()))
-        _write_entry(tx, state.organizer_id, state.doc["event_id"], state, "organizer")
+        inserted = tx.query("INSERT INTO cal_events (event_id, organizer_id, state)"
+                            " VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+                            (state.doc["event_id"], state.organizer_id, state.dumps()))
+        if inserted:
+            _write_entry(tx, state.organizer_id, state.doc["event_id"], state, "organizer")
 
     def _changed(self, event: Any, tx: Tx) -> None:
         event_id = str(event.originator_id)

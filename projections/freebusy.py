@@ -72,6 +72,8 @@ def materialised(state: EventState) -> tuple[dict[date, int], tuple[str, str] | 
 
 class FreeBusyProjection:
     name = "freebusy"
+    topics: tuple[str, ...] = ("calendar:CalendarEvent.", "calendar:Invitation.Responded",
+              "calendar:Invitation.Renewed")
 
     def schema(self) -> list[str]:
         return [

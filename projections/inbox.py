@@ -11,6 +11,7 @@ from projections.base import Tx
 
 class InboxProjection:
     name = "invitations"
+    topics: tuple[str, ...] = ("calendar:Invitation.",)
 
     def schema(self) -> list[str]:
         return [

@@ -11,6 +11,7 @@ from projections.base import Tx
 
 class RsvpProjection:
     name = "rsvps"
+    topics: tuple[str, ...] = ("calendar:Invitation.Responded", "calendar:Invitation.Renewed")
 
     def schema(self) -> list[str]:
         return ["CREATE TABLE IF NOT EXISTS cal_guests (event_id TEXT NOT NULL,"

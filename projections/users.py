@@ -14,6 +14,7 @@ COLUMNS = ("email", "name", "timezone", "week_start", "working_hours")
 
 class UsersProjection:
     name = "users"
+    topics: tuple[str, ...] = ("calendar:User.",)
 
     def schema(self) -> list[str]:
         return ["CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, email TEXT NOT NULL,"
