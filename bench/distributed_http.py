@@ -1,20 +1,24 @@
-"""Measure the distributed deployment over real HTTP: `calctl serve --workers` (API, relays,
-fan-out and the four projectors in one process) on two PostgreSQL shards, Kafka and Redis
-(the services of `python -m infra.local_services up DIR`, given as CALENDAR_SHARDS,
-CALENDAR_KAFKA_BOOTSTRAP and CALENDAR_REDIS_URL):
+"""Measure the distributed deployment over real HTTP: `calctl serve --processes N` (the
+API) with `calctl relay`, `calctl fanout` and `calctl projector` as separate processes, on
+two PostgreSQL shards, Kafka and Redis (the services of `python -m infra.local_services up
+DIR`, given as CALENDAR_SHARDS, CALENDAR_KAFKA_BOOTSTRAP and CALENDAR_REDIS_URL):
 
     eval "$(python -m infra.local_services up /tmp/svc | sed 's/^/export /')"
-    python bench/distributed_http.py --users 200 --events 3000
+    python bench/distributed_http.py --users 200 --events 3000 --processes 2
 
 Phases, in order, each against the same server:
 1. sign-up of the users over HTTP (alternating physical shards; not timed);
-2. sustained creations: 4 client threads `POST /v1/events` (0-5 guests, 10% recurring);
-3. commit-to-guest-view lag: one organizer at a time creates an event with one guest on
+2. creations with the write API alone: 4 client threads `POST /v1/events` (0-5 guests,
+   10% recurring) before the pipeline processes start; then they start, and the time
+   they need to catch up is noted;
+3. the same creations with the pipeline running, and the time it needs afterwards to
+   catch up (end-to-end rate);
+4. commit-to-guest-view lag: one organizer at a time creates an event with one guest on
    the other physical shard; the clock starts when the POST is sent and stops when the
    guest's own week view (`GET /v1/calendar/view`, polled every 5 ms) lists the event;
-4. week views (random user, random 2026 week) and availability (10 random users, one
+5. week views (random user, random 2026 week) and availability (10 random users, one
    week), one client, after the pipeline has caught up;
-5. the server stops and `calctl replay` (a subprocess) rebuilds the four projections from
+6. everything stops and `calctl replay` (a subprocess) rebuilds every projection from
    the event stores; events/s is the count it replays over its own wall time.
 
 Each run uses fresh schemas, topic, consumer groups and Redis prefix, and drops them.
@@ -86,9 +90,23 @@ def run_settings(tmp: Path) -> Settings:
         "redis_prefix": f"{run}:"})
 
 
-def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "infra.cli", "serve", "--workers", "--port", str(port)]
+def start_api(env: dict[str, str], port: int, processes: int,
+              log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "infra.cli", "serve", "--port", str(port),
+               "--processes", str(processes)]
     return launch(command, env, f"http://127.0.0.1:{port}/readyz", log, 180)
+
+
+def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
+    """The pipeline as separate processes: `calctl relay`, `calctl fanout`,
+    `calctl projector` (every projection)."""
+    started = []
+    for name in ("relay", "fanout", "projector"):
+        with (logs / f"{name}.log").open("wb") as out:
+            started.append(subprocess.Popen([sys.executable, "-m", "infra.cli", name],
+                                            cwd=ROOT, env=env, stdout=out,
+                                            stderr=subprocess.STDOUT))
+    return started
 
 
 # -- the workload ---------------------------------------------------------------------
@@ -226,22 +244,23 @@ def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     env = settings_env(settings)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log = settings.data_dir / "server.log"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    server = start_server(env, port, log)
-    print(f"server up on {base_url} (log {log})", flush=True)
+    server = start_api(env, port, args.processes, settings.data_dir / "server.log")
+    print(f"server up on {base_url} (logs in {settings.data_dir})", flush=True)
     rng = random.Random(args.seed)
     found: dict[str, Any] = {}
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         with httpx.Client(base_url=base_url, timeout=60) as client:
             people = sign_up(client, settings, args.users)
-            print(f"signed up {len(people.ids)} users; caught up in"
-                  f" {caught_up(client):.1f} s", flush=True)
-            create = run_concurrent(f"create ({WRITER_THREADS} clients)", base_url,
-                                    lambda i: creations(people, args.seed * 100 + i),
-                                    WRITER_THREADS, args.events, args.duration)
-            show(create)
-            found["create"] = create
+            found["api_alone"] = create_phase("create, pipeline not running", base_url,
+                                              people, args, 0)
+            workers = start_workers(env, settings.data_dir)
+            found["pipeline_drain"] = caught_up(client)
+            print(f"pipeline started and caught up in {found['pipeline_drain']:.1f} s",
+                  flush=True)
+            found["create"] = create_phase("create, pipeline running", base_url, people,
+                                           args, 1)
             found["drain"] = caught_up(client)
             print(f"pipeline caught up {found['drain']:.1f} s after the creations", flush=True)
             found["lag"] = guest_lag(client, people, args.lag_samples, rng)
@@ -255,14 +274,23 @@ def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
                 "availability", client, availability_queries(people, rng), args.warmup,
                 args.requests, args.duration)
             show(found["availability"])
-            found["metrics"] = client.get("/metrics").text
     finally:
-        stop_server(server)
+        for process in [server, *workers]:
+            stop_server(process)
     found["replay"] = replay(env)
     print(f"replay: {found['replay']}", flush=True)
     if args.profile_replay is not None:
         print(f"profiled replay: {replay(env, args.profile_replay)}", flush=True)
     return found
+
+
+def create_phase(name: str, base_url: str, people: People, args: argparse.Namespace,
+                 round_: int) -> Phase:
+    phase = run_concurrent(f"{name} ({WRITER_THREADS} clients)", base_url,
+                           lambda i: creations(people, args.seed * 100 + 10 * round_ + i),
+                           WRITER_THREADS, args.events, args.duration)
+    show(phase)
+    return phase
 
 
 def items_note(client: httpx.Client, people: People, sample: int = 100) -> str:
@@ -282,22 +310,32 @@ def row(what: str, phase: Phase, throughput: str, target: str, met: bool) -> str
 
 
 def report(found: dict[str, Any], args: argparse.Namespace, info: dict[str, str]) -> str:
-    create, lag, view, avail = (found[k] for k in ("create", "lag", "view", "availability"))
+    alone, create, lag, view, avail = (found[k] for k in (
+        "api_alone", "create", "lag", "view", "availability"))
     count, wall, inside = found["replay"]
     replay_rate = count / inside
+    end_to_end = len(create.latencies) / (create.wall + found["drain"])
     end_load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
         "# Distributed deployment: HTTP benchmark", "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python bench/distributed_http.py"
         f" --users {args.users} --events {args.events} --requests {args.requests}"
-        f" --lag-samples {args.lag_samples}` against `calctl serve --workers` (API, 2 relays,"
-        " fan-out, 4 projectors in one process) on the services of"
-        " `python -m infra.local_services up` (PostgreSQL with 2 shard databases, one Kafka"
-        " broker, Redis), all on this machine with the benchmark clients.", "",
+        f" --lag-samples {args.lag_samples} --processes {args.processes}` against"
+        f" `calctl serve --processes {args.processes}` (the API) with `calctl relay`,"
+        " `calctl fanout` and `calctl projector` as three more processes, on the services"
+        " of `python -m infra.local_services up` (PostgreSQL with 2 shard databases and"
+        " `fsync = off`, one Kafka broker, Redis), all on this machine with the benchmark"
+        " clients.", "",
         "| Measurement | Samples | p50 ms | p99 ms | Throughput | Target | Met |",
         "|---|---:|---:|---:|---:|---|---|",
         row(f"Create event `POST /v1/events` (0-5 guests, 10% recurring), {WRITER_THREADS}"
-            " client threads", create, f"{create.rate:.0f} events/s",
+            " client threads, **write API alone** (pipeline processes not started yet; they"
+            f" caught up {found['pipeline_drain']:.1f} s after they started)", alone,
+            f"{alone.rate:.0f} events/s", f">= {TARGET_CREATIONS_PER_S:g}/s",
+            alone.rate >= TARGET_CREATIONS_PER_S),
+        row("The same **with the pipeline running** on the same two cores (end to end,"
+            f" counting the {found['drain']:.1f} s it needed afterwards to catch up:"
+            f" {end_to_end:.0f} events/s)", create, f"{create.rate:.0f} events/s",
             f">= {TARGET_CREATIONS_PER_S:g}/s", create.rate >= TARGET_CREATIONS_PER_S),
         row("Commit-to-guest-view lag (POST sent -> guest on the other shard sees it in"
             " their calendar view, polled over HTTP every 5 ms)", lag, "-",
@@ -309,22 +347,21 @@ def report(found: dict[str, Any], args: argparse.Namespace, info: dict[str, str]
             " 1 week, masks in Redis)", avail, f"{avail.rate:.0f} req/s",
             f"p99 <= {TARGET_AVAILABILITY_P99_MS:g} ms",
             avail.percentile(99) <= TARGET_AVAILABILITY_P99_MS),
-        f"| `calctl replay` (4 projections, both shards, as the command reports it; over the"
-        f" command's whole wall time incl. process start: {count / wall:,.0f}/s) | {count}"
-        f" events | - | - | {replay_rate:,.0f} events/s |"
+        f"| `calctl replay` (every projection, both shards, as the command reports it; over"
+        f" the command's whole wall time incl. process start: {count / wall:,.0f}/s) |"
+        f" {count} events | - | - | {replay_rate:,.0f} events/s |"
         f" >= {TARGET_REPLAY_PER_S:,.0f}/s |"
         f" {'yes' if replay_rate >= TARGET_REPLAY_PER_S else '**no**'} |",
         "",
-        f"After the creations the pipeline (relay, fan-out, projectors) needed"
-        f" {found['drain']:.1f} s more to catch up (so sustained end-to-end throughput is"
-        f" {len(create.latencies) / (create.wall + found['drain']):.0f} events/s). The lag,"
-        " view and availability phases ran with the pipeline caught up and no other load from"
-        " the benchmark (the machine is shared: see the load average);"
+        "The lag, view and availability phases ran with the pipeline caught up and no other"
+        " load from the benchmark (the machine is shared: see the load average);"
         f" week views returned {found['items']}. The authors' reads include the"
-        " read-your-own-writes check (one tracking query per views database and Redis).",
+        " read-your-own-writes check (their positions from the views database of their"
+        " shard, then one tracking query per views database and Redis).",
         "",
         f"**Dataset:** {args.users} users (half per physical shard, 4 time zones),"
-        f" {len(create.latencies) + len(lag.latencies)} events created over HTTP.", "",
+        f" {len(alone.latencies) + len(create.latencies) + len(lag.latencies)} events"
+        " created over HTTP.", "",
         "**Machine:** " + ", ".join(f"{k} {v}" for k, v in info.items())
         + f", load average at the end {end_load}.", "",
         f"**Code measured:** application sources {source_digest()}.", ""]
@@ -341,6 +378,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=120,
                         help="cap in seconds on each measured phase")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--processes", type=int, default=2,
+                        help="API processes (calctl serve --processes)")
     parser.add_argument("--tmp", type=Path, default=Path("/tmp"))
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--profile-replay", type=Path,
