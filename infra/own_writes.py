@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
@@ -24,6 +24,7 @@ from eventsourcing.utils import get_topic
 from commands.router import state_of
 from commands.service import CalendarStores, NotFoundError, Position
 from domain.calendar_event import CalendarEvent
+from domain.user import User
 from infra.kafka_relay import partition_of
 from infra.postgres_views import PostgresViews, ShardedViews
 from projections.event_state import EventState
@@ -169,6 +170,17 @@ class WaitForProjections:
                 continue
             states.append(state_of(event))
         return states
+
+    def profile(self, user_id: UUID) -> dict[str, Any] | None:
+        if self.stores is None:
+            return None
+        try:
+            user = self.stores.load(self.stores.user_shard(user_id), user_id, User)
+        except NotFoundError:
+            return None
+        return {"user_id": str(user_id), "email": user.email, "name": user.name,
+                "timezone": user.timezone, "week_start": user.week_start,
+                "working_hours": user.working_hours}
 
     def tracked(self) -> Tracked:
         merged: Tracked = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from commands.service import Position
@@ -44,3 +45,6 @@ class WaitForOwnWrites:
 
     def unapplied(self, user_id: UUID) -> list[EventState]:
         return []
+
+    def profile(self, user_id: UUID) -> dict[str, Any] | None:
+        return None

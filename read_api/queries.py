@@ -72,9 +72,12 @@ def event(store: ReadStore, event_id: str, viewer: str, tz: ZoneInfo | None
 
 
 def instances(store: ReadStore, event_id: str, viewer: str, window: Window,
-              tz: ZoneInfo | None) -> list[dict[str, Any]] | None:
-    state = event_state(store, event_id, viewer)
-    if state is None:
+              tz: ZoneInfo | None, fresh: EventState | None = None
+              ) -> list[dict[str, Any]] | None:
+    """The event's instances in the window; `fresh`: the event as the viewer's own newer
+    write left it in the event store (own-writes fallback), instead of the views' row."""
+    state = event_state(store, event_id, viewer) if fresh is None else fresh
+    if state is None or viewer not in state.participants:
         return None
     if state.cancelled:
         return []

@@ -77,8 +77,14 @@ def checked_window(start: datetime, end: datetime, loc: str = "end") -> Window:
     return Window(start, end)
 
 
-def profile(store: ReadStore, user_id: UUID) -> dict[str, Any]:
+def profile(store: ReadStore, user_id: UUID, request: Request | None = None
+            ) -> dict[str, Any]:
+    """The user's profile; with `request`, the caller's own, from the event store when
+    the users projection has not applied their sign-up yet (read-your-own-writes)."""
     found = queries.user_profile(store, str(user_id))
+    if found is None and request is not None:
+        writes: OwnWrites = request.app.state.own_writes
+        found = writes.profile(user_id)
     if found is None:
         raise NotVisibleError("user")
     return found
@@ -96,7 +102,7 @@ def calendar_view(
     tz: Tz = None, include_declined: bool = False,
 ) -> dict[str, Any]:
     fresh = own_writes(request, user_id, "calendar", "users")
-    me = profile(store, user_id)
+    me = profile(store, user_id, request)
     viewer_zone = ZoneInfo(me["timezone"])
     window = view_window(start, end, view, date_, viewer_zone, me["week_start"])
     render_zone = zone_param(tz)
@@ -155,9 +161,9 @@ def get_event(event_id: str, request: Request, user_id: Reader, store: Store,
 @router.get("/events/{event_id}/instances")
 def get_instances(event_id: str, request: Request, user_id: Reader, store: Store,
                   start: AwareDatetime, end: AwareDatetime, tz: Tz = None) -> dict[str, Any]:
-    own_writes(request, user_id, "calendar", "rsvps")
+    fresh = own_writes(request, user_id, "calendar", "rsvps").get(event_id.lower())
     found = queries.instances(store, event_id, str(user_id), checked_window(start, end),
-                              zone_param(tz))
+                              zone_param(tz), fresh)
     if found is None:
         raise NotVisibleError("event")
     return {"items": queries.strip_sort_keys(found)}

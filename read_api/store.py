@@ -32,6 +32,12 @@ class OwnWrites(Protocol):
         overlays them on the views). Empty where there is no such fallback."""
         ...
 
+    def profile(self, user_id: UUID) -> dict[str, Any] | None:
+        """After a wait that timed out: the user's own profile as the event store has it,
+        for a user whose sign-up the users projection has not applied yet (None where
+        there is no such fallback)."""
+        ...
+
 
 class HistoryReader(Protocol):
     def history(self, user_id: UUID, event_id: UUID) -> list[dict[str, Any]] | None:

@@ -4,7 +4,8 @@ The relay and the fan-out keep running; only the projectors stop. A read by the 
 of a write waits until the projectors it uses have applied that write (in the write's
 Kafka partition); when they do not within CALENDAR_RYOW_TIMEOUT_SECONDS the read
 loads the author's newer events from the event store and overlays them on the views
-(GET /v1/events/{id} and the calendar view; other views answer as they are)."""
+(GET /v1/events/{id}, its instances and the calendar view; other views answer as they
+are)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,9 @@ def test_without_projectors_the_read_falls_back_to_the_event_store(
         assert 0.5 <= waited < 5
         week = alice.get("/v1/calendar/view", params={"view": "week", "date": "2026-11-24"})
         assert [i["title"] for i in week.json()["items"]] == ["After"]
+        listed = alice.get(path + "/instances", params={"start": "2026-11-23T00:00:00Z",
+                                                        "end": "2026-11-30T00:00:00Z"})
+        assert [i["title"] for i in listed.json()["items"]] == ["After"]
 
         container.own_writes.timeout = 15
         resumed = projectors(container)
@@ -169,3 +173,23 @@ def test_any_api_instance_serves_the_authors_next_read_and_idempotent_retry(
             assert event_on_b.status_code == 200, event_on_b.text
     finally:
         other.close()
+
+
+def test_a_user_who_signed_up_while_projectors_were_stopped_sees_their_calendar(
+        container: DistributedContainer) -> None:
+    """The view needs the reader's zone and week start from the users projection; until
+    it has the sign-up, the reader's own profile comes from the event store."""
+    container.own_writes.timeout = 0.3
+    with ServerThread(create_app(container, start_delivery=False)) as url, Api(url) as api:
+        carol = api.sign_up("Asia/Tokyo")
+        event = carol.create_event(title="First", start="2026-11-25T01:00:00Z",
+                                   end="2026-11-25T02:00:00Z")
+        view = carol.get("/v1/calendar/view", params={"view": "day", "date": "2026-11-25"})
+        assert view.status_code == 200, view.text
+        assert view.json()["timezone"] == "Asia/Tokyo"
+        assert [i["event_id"] for i in view.json()["items"]] == [event["event_id"]]
+        stranger = api.sign_up("UTC")
+        seen = stranger.post("/v1/availability", json={
+            "user_ids": [carol.id], "start": "2026-11-25T00:00:00Z",
+            "end": "2026-11-26T00:00:00Z"})
+        assert seen.status_code == 422  # others learn of Carol once the views have her
