@@ -206,17 +206,19 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_distributed(settings: Settings, names: list[str], shard: int | None) -> int:
-    """Rebuild the PostgreSQL views and Redis masks straight from the event stores.
-    Run it while the projectors are stopped; they resume after the replayed positions."""
-    from infra.distributed import Backend, replay
+    """Rebuild the PostgreSQL views and Redis masks straight from the event stores, in
+    several processes (infra/replay.py). Run it while the projectors are stopped; they
+    resume after the replayed positions."""
+    from infra.distributed import Backend
+    from infra.replay import replay
 
-    backend = Backend(settings)
+    backend = Backend(settings)  # creates what is missing; closed before the fork
     total = sum(s.recorder.max_notification_id() or 0 for s in backend.shards
                 if shard in (None, s.index))
-    started = time.monotonic()
-    count = replay(backend, names, shard, ProgressBar(total).advance)
-    _report(count, names, started)
     backend.close()
+    started = time.monotonic()
+    count = replay(settings, names, shard, ProgressBar(total).advance)
+    _report(count, names, started)
     return 0
 
 

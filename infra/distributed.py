@@ -188,20 +188,12 @@ def _redis_freebusy(settings: Settings) -> RedisFreeBusy | None:
 def replay(backend: Backend, names: Sequence[str], only: int | None,
            progress: Callable[[int], None]) -> int:
     """Empty the chosen projections and apply every shard's log to them, as the
-    consumers would (same sinks, same partitions, same tracking)."""
-    sinks = backend.projectors(names)
-    for sink in sinks:
-        sink.reset()
-    total = 0
-    for shard in backend.shards:
-        position = 0
-        while only in (None, shard.index) and (batch := backend.deliveries(shard, position)):
-            for sink in sinks:
-                sink.handle(batch)
-            position = batch[-1].notification_id
-            total += len(batch)
-            progress(len(batch))
-    return total
+    consumers would (same sinks, same partitions, same tracking): infra/replay.py. With
+    `backend` open (its pools run threads, so no fork) they are replayed in this
+    process, through it; `calctl replay` runs them in several processes."""
+    from infra.replay import replay as replay_projections
+
+    return replay_projections(backend.settings, names, only, progress, backend)
 
 
 # -- read-your-own-writes ------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Free/busy in Redis: the distributed deployment's home for projections.freebusy.
 
-The projection class itself decides what changes: for each message, the rows of the
-events it may touch are copied from Redis into a scratch, in-memory SQLite copy of the
-projection's tables, `FreeBusyProjection.process` runs there, and what it left is
-written back to Redis. So Redis holds exactly what the SQL tables would (the replay and
-crash tests compare the two paths), and the projection's rules live in one place.
+The projection class itself decides what changes: for a batch of messages, the rows of
+the events they may touch are copied from Redis into a scratch, in-memory SQLite copy of
+the projection's tables (one read round trip), `FreeBusyProjection.process` runs there
+message by message, and what it left is written back to Redis (one script call). So
+Redis holds exactly what the SQL tables would (the replay and crash tests compare the
+two paths), and the projection's rules live in one place.
 
 Keys, under a deployment prefix:
   m:{user}:{day}   the user's busy mask for one UTC day (12 bytes: 96 slots; what reads
@@ -15,13 +16,17 @@ Keys, under a deployment prefix:
                    holds that is expanded at read time (fb_series)
   ev:{event}       hash: state (fb_events), declined (fb_declined, JSON), index (what the
                    event contributes: its fb_masks and fb_series rows, JSON), version
+                   (how many messages have changed those rows)
   tracking         hash "shard:partition" -> highest notification id applied
 
-Exactly once: one Lua script checks the tracking position, applies the whole change and
-moves the position, atomically, so a redelivered message changes nothing. The script
-refuses the change (and it is computed again) if another message changed one of the
-events in between: RSVPs arrive on other partitions than their event. It names its keys
-from arguments, so it needs one Redis, not a cluster."""
+Exactly once: messages at or below the tracked position of their partition are skipped;
+one Lua script checks that the tracking positions and the events' versions are still
+the ones read, applies the whole batch's change and moves the positions, atomically, so
+a redelivered message changes nothing. The script refuses the change (and it is
+computed again; after a few refusals, one message at a time) if another consumer moved
+a position or changed one of the events in between: RSVPs arrive on other partitions
+than their event. It names its keys from arguments, so it needs one Redis, not a
+cluster."""
 
 from __future__ import annotations
 
@@ -40,64 +45,97 @@ from domain.invitation import Invitation
 from infra.kafka_consumer import Delivery
 from infra.sqlite_views import SqliteTx
 from projections.freebusy import FreeBusyProjection
+from projections.masks import MASK_BYTES
 
 RETRIES = 50
+# A batch whose events keep changing under it (RSVPs from other partitions, applied by
+# other consumers) is applied one notification at a time after this many attempts.
+BATCH_ATTEMPTS = 3
 CHUNK = 1000
 EMPTY_INDEX = '{"days": [], "series": []}'
 
 APPLY = """
-local p, field, id, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-if tonumber(redis.call('HGET', p .. 'tracking', field) or '0') >= id then return 0 end
+local p, nf = ARGV[1], tonumber(ARGV[2])
+local tracking = p .. 'tracking'
+for i = 0, nf - 1 do
+  if (redis.call('HGET', tracking, ARGV[3 + i * 3]) or '0') ~= ARGV[4 + i * 3] then
+    return -1
+  end
+end
+local base = 3 + nf * 3
+local n = tonumber(ARGV[base])
 for i = 0, n - 1 do
-  local eid, expected = ARGV[5 + i * 5], ARGV[6 + i * 5]
+  local eid, expected = ARGV[base + 1 + i * 7], ARGV[base + 2 + i * 7]
   if (redis.call('HGET', p .. 'ev:' .. eid, 'version') or '0') ~= expected then return -1 end
 end
-local function unhex(h)
-  return (h:gsub('..', function(c) return string.char(tonumber(c, 16)) end))
-end
 local function union(values)
-  local out = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+  if #values == 1 then return values[1] end
+  local a, b, c = 0, 0, 0
   for _, v in ipairs(values) do
-    for i = 1, 12 do out[i] = bit.bor(out[i], string.byte(v, i)) end
+    local x, y, z = struct.unpack('<i4i4i4', v)
+    a, b, c = bit.bor(a, x), bit.bor(b, y), bit.bor(c, z)
   end
-  for i = 1, 12 do out[i] = string.char(out[i]) end
-  return table.concat(out)
+  return struct.pack('<i4i4i4', a, b, c)
 end
 local touched = {}
 for i = 0, n - 1 do
-  local eid, version = ARGV[5 + i * 5], tonumber(ARGV[6 + i * 5])
+  local at = base + 1 + i * 7
+  local eid, masks = ARGV[at], ARGV[at + 6]
   local ev = p .. 'ev:' .. eid
   local old = cjson.decode(redis.call('HGET', ev, 'index') or '{"days":[],"series":[]}')
-  local new = cjson.decode(ARGV[7 + i * 5])
+  local new = cjson.decode(ARGV[at + 3])
   for _, d in ipairs(old.days) do
-    redis.call('HDEL', p .. 'c:' .. d[1] .. ':' .. d[2], eid)
-    touched[d[1] .. ':' .. d[2]] = true
+    local k = d[1] .. ':' .. d[2]
+    redis.call('HDEL', p .. 'c:' .. k, eid)
+    touched[k] = true
   end
   for _, s in ipairs(old.series) do redis.call('HDEL', p .. 's:' .. s[1], eid) end
-  for _, d in ipairs(new.days) do
-    redis.call('HSET', p .. 'c:' .. d[1] .. ':' .. d[2], eid, unhex(d[3]))
-    touched[d[1] .. ':' .. d[2]] = true
+  for j, d in ipairs(new.days) do
+    local k = d[1] .. ':' .. d[2]
+    redis.call('HSET', p .. 'c:' .. k, eid, string.sub(masks, j * 12 - 11, j * 12))  -- MASK_BYTES
+    touched[k] = true
   end
   for _, s in ipairs(new.series) do
     redis.call('HSET', p .. 's:' .. s[1], eid, s[2] .. ' ' .. s[3])
   end
-  redis.call('HSET', ev, 'index', ARGV[7 + i * 5], 'state', ARGV[8 + i * 5],
-             'declined', ARGV[9 + i * 5], 'version', tostring(version + 1))
+  redis.call('HSET', ev, 'index', ARGV[at + 3], 'state', ARGV[at + 4],
+             'declined', ARGV[at + 5], 'version', ARGV[at + 2])
 end
 for k, _ in pairs(touched) do
   local values = redis.call('HVALS', p .. 'c:' .. k)
   if #values == 0 then redis.call('DEL', p .. 'm:' .. k)
   else redis.call('SET', p .. 'm:' .. k, union(values)) end
 end
-redis.call('HSET', p .. 'tracking', field, id)
+for i = 0, nf - 1 do
+  if ARGV[5 + i * 3] ~= ARGV[4 + i * 3] then
+    redis.call('HSET', tracking, ARGV[3 + i * 3], ARGV[5 + i * 3])
+  end
+end
 return 1
 """
 
 
 ADVANCE = """
-local key, field, id = ARGV[1] .. 'tracking', ARGV[2], tonumber(ARGV[3])
-if tonumber(redis.call('HGET', key, field) or '0') < id then redis.call('HSET', key, field, id) end
+local key = ARGV[1] .. 'tracking'
+for i = 2, #ARGV, 2 do
+  local field, id = ARGV[i], ARGV[i + 1]
+  if tonumber(redis.call('HGET', key, field) or '0') < tonumber(id) then
+    redis.call('HSET', key, field, id)
+  end
+end
 return 1
+"""
+
+
+# One step of emptying the projection: the keys of one SCAN step are deleted where they
+# are, instead of travelling to the client and back.
+RESET = """
+local found = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local keys = found[2]
+for i = 1, #keys, 500 do
+  redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
+end
+return found[1]
 """
 
 
@@ -115,10 +153,26 @@ class EventRows:
 
 
 NO_ROWS = EventRows("", "[]", EMPTY_INDEX)
+Snapshot = tuple[list[tuple[Any, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run of the projection over some notifications did: every event's rows at
+    the end, how many of the notifications changed each event's rows, and the events it
+    wrote that were not loaded (their rows must be read and the run repeated)."""
+
+    rows: dict[str, EventRows]
+    masks: dict[str, bytes]  # each changed event's day masks, concatenated in index order
+    changes: dict[str, int]
+    unloaded: set[str]
 
 
 class ScratchViews:
-    """The projection's tables in memory, holding only the events one message touches."""
+    """The projection's tables in memory, holding only the events some notifications
+    touch. Triggers record which events' rows each notification writes, so only those
+    are compared after it: a notification changes an event when the event's rows differ
+    afterwards (exactly the per-notification comparison, without re-reading the rest)."""
 
     def __init__(self, projection: FreeBusyProjection) -> None:
         self.projection = projection
@@ -126,17 +180,40 @@ class ScratchViews:
         self.tx = SqliteTx(self.db)
         for statement in projection.schema():
             self.tx.execute(statement)
+        self.tx.execute("CREATE TEMP TABLE written (event_id TEXT NOT NULL)")
+        for table in projection.tables():
+            for op, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+                self.tx.execute(f"CREATE TEMP TRIGGER {table}_{op.lower()} AFTER {op} ON"
+                                f" {table} BEGIN INSERT INTO written VALUES ({row}.event_id);"
+                                " END")
 
-    def run(self, event: Any, rows: dict[str, EventRows]) -> dict[str, EventRows]:
-        """The rows of every event present before or after processing `event`."""
-        for table in self.projection.tables():
-            self.tx.execute(f"DELETE FROM {table}")
-        for event_id, found in rows.items():
-            self._load(event_id, found)
-        self.projection.process(event, self.tx)
-        ids = set(rows) | {r[0] for t in ("fb_events", "fb_declined", "fb_masks", "fb_series")
-                           for r in self.tx.query(f"SELECT event_id FROM {t}")}
-        return {event_id: self._rows(event_id) for event_id in ids}
+    def run(self, events: Sequence[Any], rows: dict[str, EventRows]) -> Outcome:
+        """Process `events` in order over `rows` (the events' rows before them)."""
+        self.db.execute("BEGIN")
+        try:
+            for table in [*self.projection.tables(), "written"]:
+                self.tx.execute(f"DELETE FROM {table}")
+            for event_id, found in rows.items():
+                self._load(event_id, found)
+            self.tx.execute("DELETE FROM written")
+            current = {event_id: self._snapshot(event_id) for event_id in rows}
+            changes: dict[str, int] = {}
+            unloaded: set[str] = set()
+            for event in events:
+                self.projection.process(event, self.tx)
+                written = [r[0] for r in self.tx.query("SELECT DISTINCT event_id FROM written")]
+                self.tx.execute("DELETE FROM written")
+                for event_id in written:
+                    if event_id not in rows:
+                        unloaded.add(event_id)
+                    now = self._snapshot(event_id)
+                    if now != current.get(event_id, ([], [], [], [])):
+                        current[event_id] = now
+                        changes[event_id] = changes.get(event_id, 0) + 1
+            return Outcome({e: _as_rows(current[e]) for e in changes},
+                           {e: _raw_masks(current[e]) for e in changes}, changes, unloaded)
+        finally:
+            self.db.execute("ROLLBACK")
 
     def _load(self, event_id: str, found: EventRows) -> None:
         if found.state:
@@ -149,19 +226,30 @@ class ScratchViews:
         self.tx.executemany("INSERT INTO fb_series VALUES (?, ?, ?, ?)",
                             [(u, event_id, s, e) for u, s, e in index["series"]])
 
-    def _rows(self, event_id: str) -> EventRows:
-        q = self.tx.query
-        state = q("SELECT state FROM fb_events WHERE event_id = ?", (event_id,))
-        declined = q("SELECT user_id FROM fb_declined WHERE event_id = ? ORDER BY user_id",
-                     (event_id,))
-        days = q("SELECT user_id, day, mask FROM fb_masks WHERE event_id = ?"
-                 " ORDER BY user_id, day", (event_id,))
-        series = q("SELECT user_id, span_start, span_end FROM fb_series WHERE event_id = ?"
-                   " ORDER BY user_id", (event_id,))
-        index = {"days": [[u, d, bytes(m).hex()] for u, d, m in days],
-                 "series": [list(s) for s in series]}
-        return EventRows(state[0][0] if state else "", json.dumps([r[0] for r in declined]),
-                         json.dumps(index))
+    def _snapshot(self, event_id: str) -> Snapshot:
+        q, key = self.tx.query, (event_id,)
+        return (q("SELECT state FROM fb_events WHERE event_id = ?", key),
+                q("SELECT user_id FROM fb_declined WHERE event_id = ? ORDER BY user_id", key),
+                q("SELECT user_id, day, mask FROM fb_masks WHERE event_id = ?"
+                  " ORDER BY user_id, day", key),
+                q("SELECT user_id, span_start, span_end FROM fb_series WHERE event_id = ?"
+                  " ORDER BY user_id", key))
+
+
+def _raw_masks(snapshot: Snapshot) -> bytes:
+    """The day masks as the script takes them: MASK_BYTES each, in index order."""
+    masks = [bytes(m) for _, _, m in snapshot[2]]
+    if any(len(m) != MASK_BYTES for m in masks):
+        raise ValueError(f"free/busy: a day mask is not {MASK_BYTES} bytes")
+    return b"".join(masks)
+
+
+def _as_rows(snapshot: Snapshot) -> EventRows:
+    state, declined, days, series = snapshot
+    index = {"days": [[u, d, bytes(m).hex()] for u, d, m in days],
+             "series": [list(s) for s in series]}
+    return EventRows(state[0][0] if state else "", json.dumps([r[0] for r in declined]),
+                     json.dumps(index))
 
 
 class RedisFreeBusy:
@@ -174,54 +262,85 @@ class RedisFreeBusy:
         self.prefix = prefix + "fb:"
         self.apply = self.redis.register_script(APPLY)
         self.advance = self.redis.register_script(ADVANCE)
+        self.unlink = self.redis.register_script(RESET)
         self.scratch = ScratchViews(FreeBusyProjection())
         self.lock = threading.Lock()
 
     def handle(self, deliveries: Sequence[Delivery]) -> None:
-        """Events free/busy ignores (sign-ups, most invitation events) cost nothing but
-        one tracking update per (shard, partition) at the end of the batch."""
+        """The whole batch in one read round trip and one atomic script call: the rows of
+        every event it may touch and the tracking positions are read, the projection runs
+        over the notifications not applied yet, and the script writes the changed events
+        and moves the positions only if neither moved in between (else all is computed
+        again; after BATCH_ATTEMPTS, one notification at a time). Events free/busy
+        ignores (sign-ups, most invitation events) cost nothing but their positions."""
         with self.lock:
-            latest: dict[str, int] = {}
-            for delivery in deliveries:
-                if _may_change_busy_time(delivery.event):
-                    self._handle(delivery)
-                field = f"{delivery.shard}:{delivery.partition}"
-                latest[field] = max(latest.get(field, 0), delivery.notification_id)
-            for field, notification_id in latest.items():
-                self.advance(args=[self.prefix, field, notification_id])
-
-    def _handle(self, d: Delivery) -> None:
-        for _ in range(RETRIES):
-            before, versions = self._read(_events_of(d.event))
-            after = self.scratch.run(d.event, before)
-            missing = [e for e in after if e not in versions]
-            if missing:  # e.g. a series a split creates: it may already exist
-                more, more_versions = self._read(missing)
-                before, versions = {**before, **more}, {**versions, **more_versions}
-                after = self.scratch.run(d.event, before)
-            changed = {e: rows for e, rows in after.items() if rows != before.get(e, NO_ROWS)}
-            args: list[Any] = [self.prefix, f"{d.shard}:{d.partition}", d.notification_id,
-                               len(changed)]
-            for event_id, rows in sorted(changed.items()):
-                args += [event_id, versions.get(event_id, "0"), rows.index, rows.state,
-                         rows.declined]
-            if self.apply(args=args) != -1:
+            if not any(_may_change_busy_time(d.event) for d in deliveries):
+                self._advance(deliveries)
                 return
-        raise RuntimeError(f"free/busy: events of {d.event!r} kept changing under us")
+            for _ in range(BATCH_ATTEMPTS):
+                if self._try(deliveries):
+                    return
+            for delivery in deliveries:
+                for _ in range(RETRIES):
+                    if self._try([delivery]):
+                        break
+                else:
+                    raise RuntimeError(
+                        f"free/busy: events of {delivery.event!r} kept changing under us")
 
-    def _read(self, event_ids: Iterable[str]) -> tuple[dict[str, EventRows], dict[str, str]]:
-        ids = list(event_ids)
+    def wants(self, topic: str) -> bool:
+        """The topics FreeBusyProjection reads; the others reach `handle` undecoded
+        (event None) and only move the tracking positions."""
+        return topic.startswith(self.scratch.projection.topics)
+
+    def _advance(self, deliveries: Sequence[Delivery]) -> None:
+        args: list[Any] = [self.prefix]
+        for field, notification_id in _latest(deliveries).items():
+            args += [field, notification_id]
+        self.advance(args=args)
+
+    def _try(self, deliveries: Sequence[Delivery]) -> bool:
+        """Compute and apply `deliveries`; False if the script refused (compute again)."""
+        latest = _latest(deliveries)
+        wanted = list(dict.fromkeys(e for d in deliveries if _may_change_busy_time(d.event)
+                                    for e in _events_of(d.event)))
+        tracked, before, versions = self._read(list(latest), wanted)
+        todo = [d.event for d in deliveries if _may_change_busy_time(d.event)
+                and d.notification_id > int(tracked[f"{d.shard}:{d.partition}"])]
+        outcome = self.scratch.run(todo, before)
+        while outcome.unloaded - versions.keys():  # e.g. a series a split creates
+            _, more, more_versions = self._read([], sorted(outcome.unloaded - versions.keys()))
+            before, versions = {**before, **more}, {**versions, **more_versions}
+            outcome = self.scratch.run(todo, before)
+        args: list[Any] = [self.prefix, len(latest)]
+        for field, notification_id in latest.items():
+            args += [field, tracked[field], max(int(tracked[field]), notification_id)]
+        args.append(len(outcome.changes))
+        for event_id, count in sorted(outcome.changes.items()):
+            rows, version = outcome.rows[event_id], versions[event_id]
+            args += [event_id, version, int(version) + count, rows.index, rows.state,
+                     rows.declined, outcome.masks[event_id]]
+        return bool(self.apply(args=args) != -1)
+
+    def _read(self, fields: list[str], event_ids: list[str]
+              ) -> tuple[dict[str, str], dict[str, EventRows], dict[str, str]]:
+        """Tracked positions of `fields`; rows and versions of `event_ids`."""
         pipe = self.redis.pipeline(transaction=False)
-        for event_id in ids:
+        if fields:
+            pipe.hmget(self.prefix + "tracking", fields)
+        for event_id in event_ids:
             pipe.hmget(self.prefix + "ev:" + event_id, ["state", "declined", "index", "version"])
+        found = pipe.execute()
+        positions = found.pop(0) if fields else []
+        tracked = {f: (p or b"0").decode() for f, p in zip(fields, positions, strict=True)}
         rows, versions = {}, {}
-        for event_id, (state, declined, index, version) in zip(ids, pipe.execute(), strict=True):
-            found = EventRows((state or b"").decode(), (declined or b"[]").decode(),
-                              (index or EMPTY_INDEX.encode()).decode())
-            if not found.empty:
-                rows[event_id] = found
+        for event_id, (state, declined, index, version) in zip(event_ids, found, strict=True):
+            loaded = EventRows((state or b"").decode(), (declined or b"[]").decode(),
+                               (index or EMPTY_INDEX.encode()).decode())
+            if not loaded.empty:
+                rows[event_id] = loaded
             versions[event_id] = (version or b"0").decode()
-        return rows, versions
+        return tracked, rows, versions
 
     def positions(self) -> dict[tuple[str, int, int], int]:
         tracked = {}
@@ -232,9 +351,9 @@ class RedisFreeBusy:
 
     def reset(self) -> None:
         """Delete every key of this projection (before a replay)."""
-        keys = list(self.redis.scan_iter(match=self.prefix + "*", count=CHUNK))
-        for start in range(0, len(keys), CHUNK):
-            self.redis.delete(*keys[start:start + CHUNK])
+        cursor = self.unlink(args=[0, self.prefix + "*", CHUNK])
+        while int(cursor) != 0:
+            cursor = self.unlink(args=[cursor, self.prefix + "*", CHUNK])
 
     def dump(self) -> dict[str, Any]:
         """Every key's value (tests compare a live projection with a replay)."""
@@ -255,8 +374,17 @@ class RedisFreeBusy:
         self.redis.close()
 
 
+def _latest(deliveries: Sequence[Delivery]) -> dict[str, int]:
+    """The highest notification id per tracking field ("shard:partition")."""
+    latest: dict[str, int] = {}
+    for d in deliveries:
+        field = f"{d.shard}:{d.partition}"
+        latest[field] = max(latest.get(field, 0), d.notification_id)
+    return latest
+
+
 def _may_change_busy_time(event: Any) -> bool:
-    """What FreeBusyProjection.process does not ignore."""
+    """What FreeBusyProjection.process does not ignore (None: an event not decoded)."""
     answers = Invitation.Responded | Invitation.Renewed  # type: ignore[attr-defined]
     return isinstance(event, CalendarEvent.Event | answers)
 
