@@ -46,7 +46,7 @@ from infra.kafka_relay import (
 )
 from infra.metrics import ConsumerLag, Labels, gauge
 from infra.own_writes import SharedWritePositions, Tracker, WaitForProjections
-from infra.postgres import postgres_env, shard_dsns
+from infra.postgres import ddl_lock, postgres_env, shard_dsns
 from infra.postgres_idempotency import PostgresIdempotencyStore
 from infra.postgres_views import (
     PostgresProjector,
@@ -105,10 +105,12 @@ class RecordingShard(CalendarShard):
 def open_shards(settings: Settings) -> list[RecordingShard]:
     """One application per physical shard; the event store's schema is created here
     because the library expects it to exist."""
-    dsns = shard_dsns(settings.shards)
-    for dsn in dsns:
+    shards = []
+    for index, dsn in enumerate(shard_dsns(settings.shards)):
         create_schema(dsn, settings.event_store_schema)
-    return [RecordingShard(i, shard_env(dsn, settings)) for i, dsn in enumerate(dsns)]
+        with ddl_lock(dsn):  # the library creates its tables in the constructor
+            shards.append(RecordingShard(index, shard_env(dsn, settings)))
+    return shards
 
 
 class Backend:

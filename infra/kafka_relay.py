@@ -26,6 +26,7 @@ from eventsourcing.persistence import Notification
 from psycopg import sql
 
 from commands.application import CalendarShard
+from infra.postgres import ddl_lock
 from infra.settings import Settings
 
 BATCH = 500
@@ -89,9 +90,11 @@ class RelayPositions:
     def db(self) -> psycopg.Connection[Any]:
         if self.conn is None:
             self.conn = psycopg.connect(self.dsn, autocommit=True)
-            self.conn.execute(sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (topic TEXT NOT NULL, shard INTEGER NOT NULL,"
-                " position BIGINT NOT NULL, PRIMARY KEY (topic, shard))").format(self.table))
+            with ddl_lock(self.dsn):
+                self.conn.execute(sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (topic TEXT NOT NULL,"
+                    " shard INTEGER NOT NULL, position BIGINT NOT NULL,"
+                    " PRIMARY KEY (topic, shard))").format(self.table))
         return self.conn
 
     def try_lock(self) -> bool:

@@ -1,8 +1,13 @@
-"""PostgreSQL shards: eventsourcing settings for one shard from its DSN."""
+"""PostgreSQL shards: eventsourcing settings for one shard from its DSN, and the lock
+that keeps processes starting together from creating tables at the same time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import unquote, urlsplit
+
+import psycopg
 
 
 def postgres_env(dsn: str) -> dict[str, str]:
@@ -22,3 +27,16 @@ def postgres_env(dsn: str) -> dict[str, str]:
 
 def shard_dsns(setting: str) -> list[str]:
     return [dsn.strip() for dsn in setting.split(",") if dsn.strip()]
+
+
+@contextmanager
+def ddl_lock(dsn: str) -> Iterator[None]:
+    """Held while a process creates its tables in the shard's database. Concurrent
+    `CREATE ... IF NOT EXISTS` of one table can fail ("tuple concurrently updated") when
+    several workers start together; under this lock they run one after another."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('calendar ddl'))")
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('calendar ddl'))")

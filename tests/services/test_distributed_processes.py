@@ -18,10 +18,12 @@ import pytest
 
 from tests.services.distributed_support import (
     ROOT,
+    Worker,
     distributed_settings,
     drop_everything,
     settings_env,
     wait_until,
+    workers,
 )
 
 pytestmark = pytest.mark.services
@@ -104,3 +106,23 @@ def test_the_embedded_default_refuses_several_processes(tmp_path: Path) -> None:
          str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "needs the distributed deployment" in done.stderr
+
+
+def test_workers_starting_together_on_empty_databases_all_come_up(
+        services: dict[str, str], tmp_path: Path) -> None:
+    """Each creates the tables it needs; the DDL lock makes them take turns (without it,
+    one of them could die with "tuple concurrently updated")."""
+    settings = distributed_settings(services, tmp_path)
+    env = settings_env(settings)
+    names = ["relay", "fanout", "projector", "relay", "projector"]
+    started = [Worker([name], env, tmp_path / f"{i}-{name}.log")
+               for i, name in enumerate(names)]
+    try:
+        with workers(*started):
+            wait_until(lambda: all("started:" in w.log.read_text() for w in started), 60,
+                       "every worker to report it started")
+            time.sleep(2)
+            assert all(w.alive() for w in started), [
+                w.log.read_text()[-2000:] for w in started if not w.alive()]
+    finally:
+        drop_everything(settings)
