@@ -97,11 +97,14 @@ def start_api(env: dict[str, str], port: int, processes: int,
     return launch(command, env, f"http://127.0.0.1:{port}/readyz", log, 180)
 
 
+WORKERS = ("relay", "fanout", "projector")
+
+
 def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
     """The pipeline as separate processes: `calctl relay`, `calctl fanout`,
     `calctl projector` (every projection)."""
     started = []
-    for name in ("relay", "fanout", "projector"):
+    for name in WORKERS:
         with (logs / f"{name}.log").open("wb") as out:
             started.append(subprocess.Popen([sys.executable, "-m", "infra.cli", name],
                                             cwd=ROOT, env=env, stdout=out,
@@ -209,6 +212,19 @@ def guest_lag(client: httpx.Client, people: People, samples: int,
     return Phase("commit-to-guest-view lag", lags, time.perf_counter() - started, errors)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time spent by every process on the machine so far (busy, not idle)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def caught_up(client: httpx.Client, timeout: float = 300) -> float:
     """Wait until /metrics shows no relay backlog, consumer lag or projection lag."""
     started = time.monotonic()
@@ -253,10 +269,16 @@ def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     try:
         with httpx.Client(base_url=base_url, timeout=60) as client:
             people = sign_up(client, settings, args.users)
+            api_before = machine_cpu_seconds()
             found["api_alone"] = create_phase("create, pipeline not running", base_url,
                                               people, args, 0)
+            found["api_cpu"] = machine_cpu_seconds() - api_before
+            machine_before = machine_cpu_seconds()
             workers = start_workers(env, settings.data_dir)
             found["pipeline_drain"] = caught_up(client)
+            found["cpu"] = {**{name: process_cpu_seconds(w.pid)
+                               for name, w in zip(WORKERS, workers, strict=True)},
+                            "machine": machine_cpu_seconds() - machine_before}
             print(f"pipeline started and caught up in {found['pipeline_drain']:.1f} s",
                   flush=True)
             found["create"] = create_phase("create, pipeline running", base_url, people,
@@ -353,6 +375,7 @@ def report(found: dict[str, Any], args: argparse.Namespace, info: dict[str, str]
         f" >= {TARGET_REPLAY_PER_S:,.0f}/s |"
         f" {'yes' if replay_rate >= TARGET_REPLAY_PER_S else '**no**'} |",
         "",
+        cpu_note(found, len(alone.latencies)), "",
         "The lag, view and availability phases ran with the pipeline caught up and no other"
         " load from the benchmark (the machine is shared: see the load average);"
         f" week views returned {found['items']}. The authors' reads include the"
@@ -366,6 +389,28 @@ def report(found: dict[str, Any], args: argparse.Namespace, info: dict[str, str]
         + f", load average at the end {end_load}.", "",
         f"**Code measured:** application sources {source_digest()}.", ""]
     return "\n".join(lines)
+
+
+def cpu_note(found: dict[str, Any], events: int) -> str:
+    """Where the CPU went while the pipeline caught up with the first creations."""
+    cpu = found["cpu"]
+    per = {name: cpu[name] / events * 1000 for name in WORKERS}
+    rest = (cpu["machine"] - sum(cpu[name] for name in WORKERS)) / events * 1000
+    total = cpu["machine"] / events * 1000
+    cores = os.cpu_count() or 1
+    parts = ", ".join(f"{name} {ms:.1f}" for name, ms in per.items())
+    api = found["api_cpu"] / events * 1000
+    return (f"**CPU per creation.** The first phase (write API alone) used"
+            f" {found['api_cpu']:.1f} CPU-seconds on the machine, {api:.1f} CPU-ms per"
+            " creation (API processes, PostgreSQL, the benchmark's own clients)."
+            f" Catching up with those {events} creations afterwards"
+            f" took the pipeline {found['pipeline_drain']:.1f} s and {cpu['machine']:.1f}"
+            f" CPU-seconds: per creation (its event and its invitations) {parts}, and"
+            f" {rest:.1f} CPU-ms for everything else (PostgreSQL, Kafka, Redis, the idle"
+            f" API), {total:.1f} CPU-ms in all. So {cores} cores carry at most about"
+            f" {cores * 1000 / (api + total):.0f} creations/s end to end"
+            f" ({cores} x 1000 / ({api:.1f} + {total:.1f})); 500/s needs about"
+            f" {500 * (api + total) / 1000:.1f} such cores.")
 
 
 def main() -> int:
