@@ -89,7 +89,9 @@ def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
     config = {"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
               "enable.auto.commit": False, "auto.offset.reset": "earliest",
               "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000,
-              "enable.partition.eof": False}
+              "enable.partition.eof": False,
+              "fetch.min.bytes": settings.consumer_fetch_min_bytes,
+              "fetch.wait.max.ms": settings.consumer_fetch_wait_ms}
     if settings.worker_id:
         # Static membership: a restarted worker takes its partitions back at once
         # instead of waiting for the group to notice the old member is gone.

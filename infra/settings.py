@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     kafka_replication: int = Field(default=1, ge=1)
     consumer_group_prefix: str = "calendar"
     worker_id: str = Field(default="", description="static Kafka group membership id")
+    # How long a consumer's fetch may wait for `consumer_fetch_min_bytes` to gather: a
+    # little latency per hop buys bigger batches (fewer transactions) under load.
+    consumer_fetch_wait_ms: int = Field(default=500, ge=1, le=5000)
+    consumer_fetch_min_bytes: int = Field(default=1, ge=1)
     redis_prefix: str = "cal:"
     pg_pool_size: int = Field(default=5, ge=1)
 

@@ -1,8 +1,9 @@
 """The end-to-end scenario of tests/api/test_scenario.py, unchanged, in the distributed
 deployment: two PostgreSQL shards (organizer and guest on different ones), the outbox
 relay to Kafka, Kafka-fed fan-out and projectors, views in PostgreSQL, free/busy in
-Redis (or, without CALENDAR_REDIS_URL, in PostgreSQL like the other views); all workers
-in the API's process (`calctl serve --workers`)."""
+Redis (or, without CALENDAR_REDIS_URL, in PostgreSQL like the other views; or with
+consumers that batch their fetches); all workers in the API's process
+(`calctl serve --workers`)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ pytestmark = pytest.mark.services
 __all__ = ["test_two_users_in_different_zones_share_a_weekly_meeting"]
 
 
-@pytest.fixture(scope="module", params=["redis", "postgres"])
+@pytest.fixture(scope="module", params=["redis", "postgres", "batched-fetches"])
 def api(request: pytest.FixtureRequest, services: dict[str, str],
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlternatingShardsApi]:
     settings = distributed_settings(services, tmp_path_factory.mktemp("distributed"))
     if request.param == "postgres":
         settings.redis_url = ""
+    if request.param == "batched-fetches":  # consumers wait for 64 KiB or 20 ms
+        settings.consumer_fetch_min_bytes, settings.consumer_fetch_wait_ms = 65536, 20
     container = distributed(settings, workers=True)
     try:
         with ServerThread(create_app(container)) as base_url:
