@@ -17,6 +17,7 @@ from infra import problems
 from infra.auth import InvalidTokenError, TokenIssuer
 from infra.http import WriteGuard
 from infra.idempotency import IdempotencyStore
+from infra.request_metrics import LatencyMiddleware, RequestLatency
 from infra.settings import Settings
 from read_api.router import router as read_router
 from read_api.store import BusyStore, OwnWrites, ReadStore
@@ -63,7 +64,9 @@ def create_app(container: Runtime, start_delivery: bool = True) -> FastAPI:
     problems.install(app)
     app.add_middleware(WriteGuard, tokens=container.tokens,
                        store=container.idempotency)
-    _operations(app, container)
+    latency = RequestLatency()
+    app.add_middleware(LatencyMiddleware, latency=latency)  # outermost: times everything
+    _operations(app, container, latency)
     return app
 
 
@@ -87,7 +90,7 @@ def authenticate(c: Runtime, request: Request) -> UUID:
     return c.tokens.verify(token.strip())
 
 
-def _operations(app: FastAPI, c: Runtime) -> None:
+def _operations(app: FastAPI, c: Runtime, latency: RequestLatency) -> None:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -101,7 +104,8 @@ def _operations(app: FastAPI, c: Runtime) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> PlainTextResponse:
-        return PlainTextResponse(c.metrics_text(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(c.metrics_text() + latency.text(),
+                                 media_type="text/plain; version=0.0.4")
 
 
 def _check(probe: Callable[[], object]) -> str:

@@ -18,12 +18,12 @@ PROBE_SECONDS = 5.0
 def gauge(name: str, help_text: str, samples: Mapping[Labels, float]) -> str:
     lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
     for labels, value in sorted(samples.items()):
-        rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+        rendered = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels)
         lines.append(f"{name}{{{rendered}}} {value:g}")
     return "\n".join(lines) + "\n"
 
 
-def _escape(value: str) -> str:
+def escape_label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
