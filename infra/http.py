@@ -4,6 +4,7 @@ for writes, and Idempotency-Key replay. Pure ASGI so the body is read exactly on
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +19,12 @@ from infra.idempotency import (
     StoredResponse,
     fingerprint,
 )
-from infra.problems import PROBLEM, problem_body
+from infra.problems import PROBLEM, UNAVAILABLE, problem_body
+from infra.unavailable import DEPENDENCY_ERRORS, is_unavailable, retry_after
 
 MAX_BODY = 1024 * 1024
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+log = logging.getLogger(__name__)
 CALENDAR_UPLOADS = {"/v1/calendar/import"}
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,11 +37,13 @@ class TooLargeError(Exception):
     pass
 
 
-async def send_problem(send: Send, status: int, detail: str) -> None:
+async def send_problem(send: Send, status: int, detail: str,
+                       headers: dict[str, str] | None = None) -> None:
     body = json.dumps(problem_body(status, detail)).encode()
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", PROBLEM.encode()),
-                            (b"content-length", str(len(body)).encode())]})
+                            (b"content-length", str(len(body)).encode()), *extra]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -98,6 +103,11 @@ class WriteGuard:
             return await send_problem(send, 422, str(error))
         except IdempotencyInFlightError as error:
             return await send_problem(send, 409, str(error))
+        except DEPENDENCY_ERRORS as error:
+            if not is_unavailable(error):
+                raise
+            log.warning("503: idempotency store unavailable (%s)", type(error).__name__)
+            return await send_problem(send, 503, UNAVAILABLE, {"Retry-After": retry_after()})
         if stored is not None:
             return await _send_stored(send, stored)
         await self._run_and_store(scope, body, send, owner, key)
@@ -122,10 +132,15 @@ class WriteGuard:
             await run_in_threadpool(self.store.abandon, owner, key)
             raise
         stored = StoredResponse(captured["status"], captured["body"], captured["headers"])
-        if stored.status >= 500:
-            await run_in_threadpool(self.store.abandon, owner, key)
-        else:
-            await run_in_threadpool(self.store.finish, owner, key, stored)
+        try:
+            if stored.status >= 500:
+                await run_in_threadpool(self.store.abandon, owner, key)
+            else:
+                await run_in_threadpool(self.store.finish, owner, key, stored)
+        except DEPENDENCY_ERRORS as error:
+            # The write is done: answer it. Unrecorded, a retry of this key finds it in
+            # flight (409) rather than doing the write twice.
+            log.warning("idempotency key not recorded (%s)", type(error).__name__)
         await _send_stored(send, stored)
 
     def _owner(self, scope: Scope) -> str | None:

@@ -29,6 +29,7 @@ from domain.errors import (
 from domain.invitation import InvitationWithdrawnError
 from infra.auth import InvalidTokenError
 from infra.idempotency import IdempotencyInFlightError, IdempotencyMismatchError
+from infra.unavailable import DEPENDENCY_ERRORS, is_unavailable, retry_after
 from read_api.router import BadQueryError, NotVisibleError, UnknownUsersError
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,16 @@ def _unexpected(request: Request, error: Exception) -> JSONResponse:
     return problem(500, "an unexpected error occurred; it has been logged")
 
 
+UNAVAILABLE = "a service this request needs is unavailable; nothing was changed, retry later"
+
+
+def _unavailable(request: Request, error: Exception) -> JSONResponse:
+    if not is_unavailable(error):
+        return _unexpected(request, error)
+    log.warning("503 on %s %s: %s", request.method, request.url.path, type(error).__name__)
+    return problem(503, UNAVAILABLE, headers={"Retry-After": retry_after()})
+
+
 HANDLERS: list[tuple[type[Exception], Callable[[Request, Exception], JSONResponse]]] = [
     (RequestValidationError, _validation),
     (ValidationError, _validation),
@@ -145,6 +156,7 @@ HANDLERS: list[tuple[type[Exception], Callable[[Request, Exception], JSONRespons
     (InvalidTokenError, _plain(401)),
     (NotImplementedError, _plain(501, "not implemented yet")),
     (DomainError, _plain(422)),
+    *((kind, _unavailable) for kind in DEPENDENCY_ERRORS),
     (Exception, _unexpected),
 ]
 
