@@ -17,6 +17,7 @@ from infra import problems
 from infra.auth import InvalidTokenError, TokenIssuer
 from infra.http import WriteGuard
 from infra.idempotency import IdempotencyStore
+from infra.rate_limit import RateLimitMiddleware, TokenBuckets
 from infra.request_metrics import LatencyMiddleware, RequestLatency
 from infra.settings import Settings
 from read_api.router import router as read_router
@@ -64,6 +65,10 @@ def create_app(container: Runtime, start_delivery: bool = True) -> FastAPI:
     problems.install(app)
     app.add_middleware(WriteGuard, tokens=container.tokens,
                        store=container.idempotency)
+    settings = container.settings
+    if settings.rate_limit_per_second > 0:
+        app.add_middleware(RateLimitMiddleware, buckets=TokenBuckets(
+            settings.rate_limit_per_second, settings.rate_limit_burst))
     latency = RequestLatency()
     app.add_middleware(LatencyMiddleware, latency=latency)  # outermost: times everything
     _operations(app, container, latency)

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     embedded_shards: int = Field(default=1, ge=1, le=64)
     logical_shards: int = Field(default=256, ge=1)
     ryow_timeout_seconds: float = Field(default=2.0, ge=0)
+    # Per caller and API process: requests per second, and how many may come at once.
+    # 0 switches limiting off.
+    rate_limit_per_second: float = Field(default=50.0, ge=0)
+    rate_limit_burst: int = Field(default=300, ge=1)
     shards: str = Field(default="", description="comma-separated PostgreSQL DSNs")
     kafka_bootstrap: str = ""
     redis_url: str = ""

@@ -97,6 +97,6 @@ class ServerThread:
         self.thread.join(timeout=60)
 
 
-def embedded_server(data_dir: Path) -> ServerThread:
+def embedded_server(data_dir: Path, **settings: Any) -> ServerThread:
     """The embedded default on a SQLite data dir of the test's own."""
-    return ServerThread(create_app(embedded(Settings(data_dir=data_dir))))
+    return ServerThread(create_app(embedded(Settings(data_dir=data_dir, **settings))))
