@@ -84,6 +84,7 @@ def test_each_users_rows_live_on_that_users_shard(api: AlternatingShardsApi) -> 
                                    json={"status": "yes"}).status_code == 200, 30,
                "the guest's invitation")
     wait_until(lambda: _answer_seen(organizer, event["event_id"]), 30, "the answer")
+    wait_until(lambda: _own_answer_seen(guest, event["event_id"]), 30, "the guest's answer")
     views, shard_map = api.views, api.shard_map
     assert views is not None
     home_of_user = {organizer.id: shard_map.of_user(UUID(organizer.id)),
@@ -108,3 +109,10 @@ def test_each_users_rows_live_on_that_users_shard(api: AlternatingShardsApi) -> 
 def _answer_seen(organizer: ApiUser, event_id: str) -> bool:
     guests = organizer.get(f"/v1/events/{event_id}").json()["guests"]
     return [g["rsvp_status"] for g in guests] == ["yes"]
+
+
+def _own_answer_seen(guest: ApiUser, event_id: str) -> bool:
+    """The guest's own entry (their shard; another projection than the organizer's view
+    of the answers, so it may come later)."""
+    items = guest.get("/v1/calendar/view", params={"view": "day", "date": "2026-11-24"}).json()
+    return [i["rsvp_status"] for i in items["items"] if i["event_id"] == event_id] == ["yes"]
