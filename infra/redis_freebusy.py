@@ -33,9 +33,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
 
 import redis
@@ -43,6 +42,8 @@ import redis
 from domain.calendar_event import CalendarEvent
 from domain.invitation import Invitation
 from infra.kafka_consumer import Delivery
+from infra.redis_busy_reader import RedisBusyReader
+from infra.redis_scripts import ADVANCE, APPLY, RESET
 from infra.sqlite_views import SqliteTx
 from projections.freebusy import FreeBusyProjection
 from projections.masks import MASK_BYTES
@@ -53,90 +54,6 @@ RETRIES = 50
 BATCH_ATTEMPTS = 3
 CHUNK = 1000
 EMPTY_INDEX = '{"days": [], "series": []}'
-
-APPLY = """
-local p, nf = ARGV[1], tonumber(ARGV[2])
-local tracking = p .. 'tracking'
-for i = 0, nf - 1 do
-  if (redis.call('HGET', tracking, ARGV[3 + i * 3]) or '0') ~= ARGV[4 + i * 3] then
-    return -1
-  end
-end
-local base = 3 + nf * 3
-local n = tonumber(ARGV[base])
-for i = 0, n - 1 do
-  local eid, expected = ARGV[base + 1 + i * 7], ARGV[base + 2 + i * 7]
-  if (redis.call('HGET', p .. 'ev:' .. eid, 'version') or '0') ~= expected then return -1 end
-end
-local function union(values)
-  if #values == 1 then return values[1] end
-  local a, b, c = 0, 0, 0
-  for _, v in ipairs(values) do
-    local x, y, z = struct.unpack('<i4i4i4', v)
-    a, b, c = bit.bor(a, x), bit.bor(b, y), bit.bor(c, z)
-  end
-  return struct.pack('<i4i4i4', a, b, c)
-end
-local touched = {}
-for i = 0, n - 1 do
-  local at = base + 1 + i * 7
-  local eid, masks = ARGV[at], ARGV[at + 6]
-  local ev = p .. 'ev:' .. eid
-  local old = cjson.decode(redis.call('HGET', ev, 'index') or '{"days":[],"series":[]}')
-  local new = cjson.decode(ARGV[at + 3])
-  for _, d in ipairs(old.days) do
-    local k = d[1] .. ':' .. d[2]
-    redis.call('HDEL', p .. 'c:' .. k, eid)
-    touched[k] = true
-  end
-  for _, s in ipairs(old.series) do redis.call('HDEL', p .. 's:' .. s[1], eid) end
-  for j, d in ipairs(new.days) do
-    local k = d[1] .. ':' .. d[2]
-    redis.call('HSET', p .. 'c:' .. k, eid, string.sub(masks, j * 12 - 11, j * 12))  -- MASK_BYTES
-    touched[k] = true
-  end
-  for _, s in ipairs(new.series) do
-    redis.call('HSET', p .. 's:' .. s[1], eid, s[2] .. ' ' .. s[3])
-  end
-  redis.call('HSET', ev, 'index', ARGV[at + 3], 'state', ARGV[at + 4],
-             'declined', ARGV[at + 5], 'version', ARGV[at + 2])
-end
-for k, _ in pairs(touched) do
-  local values = redis.call('HVALS', p .. 'c:' .. k)
-  if #values == 0 then redis.call('DEL', p .. 'm:' .. k)
-  else redis.call('SET', p .. 'm:' .. k, union(values)) end
-end
-for i = 0, nf - 1 do
-  if ARGV[5 + i * 3] ~= ARGV[4 + i * 3] then
-    redis.call('HSET', tracking, ARGV[3 + i * 3], ARGV[5 + i * 3])
-  end
-end
-return 1
-"""
-
-
-ADVANCE = """
-local key = ARGV[1] .. 'tracking'
-for i = 2, #ARGV, 2 do
-  local field, id = ARGV[i], ARGV[i + 1]
-  if tonumber(redis.call('HGET', key, field) or '0') < tonumber(id) then
-    redis.call('HSET', key, field, id)
-  end
-end
-return 1
-"""
-
-
-# One step of emptying the projection: the keys of one SCAN step are deleted where they
-# are, instead of travelling to the client and back.
-RESET = """
-local found = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-local keys = found[2]
-for i = 1, #keys, 500 do
-  redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
-end
-return found[1]
-"""
 
 
 @dataclass(frozen=True)
@@ -395,42 +312,3 @@ def _events_of(event: Any) -> list[str]:
     found = [str(event.originator_id)] if isinstance(event, CalendarEvent.Event) else []
     named = getattr(event, "event_id", None)
     return found + ([str(named)] if named is not None else [])
-
-
-class RedisBusyReader:
-    """read_api.store.BusyStore on the Redis keys above."""
-
-    def __init__(self, client: redis.Redis[bytes], prefix: str) -> None:
-        self.redis = client
-        self.prefix = prefix
-
-    def day_masks(self, user_ids: list[str], first: str, last: str
-                  ) -> Iterable[tuple[str, str, bytes]]:
-        wanted = [(u, d) for u in user_ids for d in _days(first, last)]
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start:start + CHUNK]
-            masks = self.redis.mget([f"{self.prefix}m:{u}:{d}" for u, d in chunk])
-            yield from ((u, d, m) for (u, d), m in zip(chunk, masks, strict=True) if m)
-
-    def recurring(self, user_ids: list[str], span_start: str, span_end: str
-                  ) -> Iterable[tuple[str, str, str]]:
-        pipe = self.redis.pipeline(transaction=False)
-        for user_id in user_ids:
-            pipe.hgetall(f"{self.prefix}s:{user_id}")
-        held = [(u, e.decode(), *span.decode().split(" "))
-                for u, series in zip(user_ids, pipe.execute(), strict=True)
-                for e, span in series.items()]
-        meets = [(u, e, s) for u, e, s, end in held if end > span_start and s < span_end]
-        pipe = self.redis.pipeline(transaction=False)
-        for _, event_id, _ in meets:
-            pipe.hget(f"{self.prefix}ev:{event_id}", "state")
-        states = pipe.execute() if meets else []
-        return [(u, state.decode(), s)
-                for (u, _, s), state in zip(meets, states, strict=True) if state]
-
-
-def _days(first: str, last: str) -> Iterator[str]:
-    day, stop = date.fromisoformat(first), date.fromisoformat(last)
-    while day <= stop:
-        yield day.isoformat()
-        day += timedelta(days=1)
