@@ -88,6 +88,8 @@ class SharedWritePositions:
         """The user's events at or below these applied (shard, partition, position)s:
         the fallback has nothing to load for them. (A write racing this read is newer
         than what the read saw, so it stays.)"""
+        if not applied:
+            return
         covered = " OR ".join(["(shard = ? AND partition = ? AND position <= ?)"] * len(applied))
         self._home(user_id).execute(
             f"DELETE FROM own_events WHERE user_id = ? AND ({covered})",
