@@ -12,6 +12,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
 from commands.application import CalendarShard
+from commands.event_states import listing_of
 from commands.service import CalendarStores, NotFoundError
 from domain.calendar_event import CalendarEvent
 from domain.invitation import Invitation
@@ -99,7 +100,7 @@ class InvitationFanout:
     @staticmethod
     def _new_invitation(event: CalendarEvent, guest_id: UUID, version: int) -> Invitation:
         return Invitation(event.id, guest_id, event.organizer_id, summary_of(event), version,
-                          event.listing())
+                          listing_of(event))
 
 
 def _bring_up_to_date(invitation: Invitation, event: CalendarEvent, invited: bool,
@@ -108,9 +109,9 @@ def _bring_up_to_date(invitation: Invitation, event: CalendarEvent, invited: boo
         reason = "cancelled" if event.cancelled else "uninvited"
         invitation.withdraw(reason, version)
     elif not invitation.active:
-        invitation.renew(summary_of(event), version, event.listing())
+        invitation.renew(summary_of(event), version, listing_of(event))
     else:
-        invitation.change_summary(summary_of(event), version, event.listing())
+        invitation.change_summary(summary_of(event), version, listing_of(event))
 
 
 def _touched_guests(domain_event: DomainEventProtocol[Any], event: CalendarEvent) -> list[str]:

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from commands import handlers
+from commands.event_states import state_of
 from commands.ics_import import import_calendar
 from commands.models import ChangeProfile, CreateEvent, PatchEvent, PatchInstance, Rsvp, SignUp
 from commands.service import CalendarStores, NotFoundError
 from domain.calendar_event import CalendarEvent
 from domain.invitation import Invitation
 from domain.user import User
-from projections.event_state import EventState
 from read_api.queries import rsvps
 from read_api.rendering import render_event
 
@@ -150,17 +150,6 @@ def event_body(request: Request, response: Response, event: CalendarEvent,
     answers = rsvps(request.app.state.read_store, str(event.id))
     fresh = {str(guest): "pending" for guest in invited or ()}
     return render_event(state_of(event), {**answers, **fresh}, None)
-
-
-def state_of(event: CalendarEvent) -> EventState:
-    return EventState({
-        "event_id": str(event.id), "organizer_id": str(event.organizer_id),
-        "details": event.details.as_record(), "guests": dict(event.guests),
-        "overrides": dict(event.overrides), "cancelled": sorted(event.cancelled_instances),
-        "status": "cancelled" if event.cancelled else "confirmed", "version": event.version,
-        "series_id": str(event.series_id) if event.series_id else None,
-        "created_at": event.created_on.isoformat(), "updated_at": event.modified_on.isoformat(),
-    })
 
 
 @router.post("/calendar/import", status_code=201,

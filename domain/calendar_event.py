@@ -69,15 +69,6 @@ class CalendarEvent(Aggregate):
         record = {str(k): v for k, v in guests.items()}
         return cls(organizer_id, details.as_record(), record, series_id, by=organizer_id)
 
-    def listing(self) -> dict[str, Any]:
-        """What a guest's calendar shows of the event: enough to place and render its
-        instances (no guest list, which would make every guest's copy grow with it)."""
-        return {"event_id": str(self.id), "organizer_id": str(self.organizer_id),
-                "details": self.details.as_record(), "overrides": dict(self.overrides),
-                "cancelled": sorted(self.cancelled_instances),
-                "series_id": str(self.series_id) if self.series_id else None,
-                "version": self.version}
-
     # -- guards -----------------------------------------------------------------------
 
     def check_can_edit(self, user_id: UUID) -> None:

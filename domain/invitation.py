@@ -3,7 +3,7 @@
 Holding the RSVP here (not on the CalendarEvent) is what keeps RSVPs from ever
 contending with each other or with the organizer's edits. The fan-out worker keeps
 `summary` (what the inbox shows) and `listing` (what the guest's calendar shows,
-`CalendarEvent.listing`) in step with the event, so the guest's views are built from
+`EventState.listing`) in step with the event, so the guest's views are built from
 aggregates on the guest's own shard; `event_version` makes each update idempotent.
 Invitation events stored before `listing` existed have None there (README: Upgrading).
 """

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 RETENTION = timedelta(hours=24)
+SWEEP_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,22 @@ class IdempotencyStore(Protocol):
         ...
 
 
+class Sweeps:
+    """When to delete every expired key: at most once per SWEEP_EVERY, not on every
+    write. A request finds its own key expired by a lookup on the key itself."""
+
+    def __init__(self) -> None:
+        self._next: datetime | None = None
+        self._lock = threading.Lock()
+
+    def due(self, now: datetime) -> bool:
+        with self._lock:
+            if self._next is not None and now < self._next:
+                return False
+            self._next = now + SWEEP_EVERY
+            return True
+
+
 def encode_headers(headers: dict[str, str]) -> str:
     return "\n".join(f"{k}:{v}" for k, v in headers.items())
 
@@ -57,6 +74,7 @@ class SqliteIdempotencyStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
+        self._sweeps = Sweeps()
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS idempotency (user_id TEXT, key TEXT, request TEXT,"
             " status INTEGER, body BLOB, headers TEXT, created_at TEXT,"
@@ -64,8 +82,12 @@ class SqliteIdempotencyStore:
 
     def begin(self, user_id: str, key: str, request: str, now: datetime) -> StoredResponse | None:
         """Claim the key, or return the response stored under it."""
+        cutoff = (now - RETENTION).isoformat()
         with self._lock:
-            self._forget_older_than(now - RETENTION)
+            if self._sweeps.due(now):
+                self._db.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
+            self._db.execute("DELETE FROM idempotency WHERE user_id = ? AND key = ?"
+                             " AND created_at < ?", (user_id, key, cutoff))
             row = self._db.execute(
                 "SELECT request, status, body, headers FROM idempotency"
                 " WHERE user_id = ? AND key = ?", (user_id, key)).fetchone()
@@ -88,8 +110,6 @@ class SqliteIdempotencyStore:
             self._db.execute("DELETE FROM idempotency WHERE user_id = ? AND key = ?"
                              " AND status IS NULL", (user_id, key))
 
-    def _forget_older_than(self, cutoff: datetime) -> None:
-        self._db.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff.isoformat(),))
 
 
 def replay(row: tuple[str, int | None, bytes | None, str | None],

@@ -21,7 +21,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
-from commands.router import state_of
+from commands.event_states import state_of
 from commands.service import CalendarStores, NotFoundError, Position
 from domain.calendar_event import CalendarEvent
 from domain.user import User

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from infra.idempotency import RETENTION, StoredResponse, encode_headers, replay
+from infra.idempotency import RETENTION, StoredResponse, Sweeps, encode_headers, replay
 from infra.postgres_views import PostgresViews, ShardedViews
 
 SCHEMA = [
@@ -21,16 +21,22 @@ class PostgresIdempotencyStore:
 
     def __init__(self, views: ShardedViews) -> None:
         self.views = views
+        self._sweeps = Sweeps()
         for shard_views in views.views:
             shard_views.create_tables(SCHEMA)
 
     def begin(self, user_id: str, key: str, request: str, now: datetime
               ) -> StoredResponse | None:
-        home = self._home(user_id)
-        home.execute("DELETE FROM idempotency WHERE created_at < ?", (now - RETENTION,))
-        claimed = home.execute(
+        home, cutoff = self._home(user_id), now - RETENTION
+        if self._sweeps.due(now):
+            for views in self.views.views:
+                views.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
+        claimed = home.execute(  # a new key, or one expired but not swept yet
             "INSERT INTO idempotency (user_id, key, request, created_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (user_id, key) DO NOTHING RETURNING 1", (user_id, key, request, now))
+            " ON CONFLICT (user_id, key) DO UPDATE SET request = excluded.request,"
+            " status = NULL, body = NULL, headers = NULL, created_at = excluded.created_at"
+            " WHERE idempotency.created_at < ? RETURNING 1",
+            (user_id, key, request, now, cutoff))
         if claimed:
             return None
         rows = home.query("SELECT request, status, body, headers FROM idempotency"

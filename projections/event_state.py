@@ -33,11 +33,13 @@ class EventState:
 
     @classmethod
     def listed(cls, listing: dict[str, Any]) -> EventState:
-        """The event as a calendar entry shows it (CalendarEvent.listing): no guest list."""
+        """The event as a calendar entry shows it (`listing`): no guest list."""
         return cls({**listing, "guests": {}, "status": "confirmed"})
 
     def listing(self) -> dict[str, Any]:
-        """The same keys CalendarEvent.listing gives, from this state."""
+        """What a guest's calendar shows of the event, carried by their Invitation:
+        enough to place and render its instances, without the guest list (which would
+        make every guest's copy grow with it)."""
         return {key: self.doc[key] for key in LISTING_KEYS}
 
     @classmethod

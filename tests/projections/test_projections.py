@@ -12,6 +12,7 @@ from uuid import uuid4
 
 import pytest
 
+from commands.event_states import listing_of
 from domain.calendar_event import CalendarEvent
 from domain.freebusy import slot_masks, union
 from domain.invitation import Invitation
@@ -65,7 +66,7 @@ def test_users_projection_keeps_profiles(views: SqliteViews) -> None:
 
 def invitation_of(event: CalendarEvent, guest: User) -> Invitation:
     return Invitation(event.id, guest.id, event.organizer_id, {}, event.version,
-                      event.listing())
+                      listing_of(event))
 
 
 def test_organizer_entry_comes_from_the_event_and_goes_on_cancel(views: SqliteViews) -> None:
@@ -91,7 +92,7 @@ def test_guest_entry_comes_from_the_invitation_alone(views: SqliteViews) -> None
     event.update(organizer.id, {"start": START + timedelta(hours=2),
                                 "end": START + timedelta(hours=3)}, {}, set())
     event.collect_events()
-    invitation.change_summary({}, event.version, event.listing())
+    invitation.change_summary({}, event.version, listing_of(event))
     project(views, CalendarProjection(), *invitation.collect_events())
     rows = views.query("SELECT user_id, event_id, span_start, rsvp_status FROM cal_entries")
     assert rows == [(str(guest.id), str(event.id), "2026-12-01T11:00:00Z", "maybe")]
@@ -106,7 +107,7 @@ def test_renewed_invitation_is_back_unanswered(views: SqliteViews) -> None:
     invitation = invitation_of(event, guest)
     invitation.respond("no")
     invitation.withdraw("uninvited", 2)
-    invitation.renew({}, 3, event.listing())
+    invitation.renew({}, 3, listing_of(event))
     project(views, CalendarProjection(), *invitation.collect_events())
     assert views.query("SELECT user_id, rsvp_status FROM cal_entries") == [
         (str(guest.id), "pending")]
@@ -121,7 +122,7 @@ def test_invitation_without_a_listing_gets_an_entry_at_the_next_change(
     invitation.respond("yes")
     project(views, CalendarProjection(), *invitation.collect_events())
     assert views.query("SELECT * FROM cal_entries") == []
-    invitation.change_summary({}, 2, event.listing())
+    invitation.change_summary({}, 2, listing_of(event))
     project(views, CalendarProjection(), *invitation.collect_events())
     assert views.query("SELECT user_id, rsvp_status FROM cal_entries") == [
         (str(guest.id), "pending")]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from eventsourcing.utils import get_topic
 
+from commands.event_states import listing_of
 from domain.calendar_event import CalendarEvent
 from domain.invitation import Invitation
 from domain.user import User
@@ -30,17 +31,17 @@ def every_kind_of_event() -> list[Any]:
     details = EventDetails("Weekly", START, START + timedelta(hours=1), "UTC",
                            rrule="FREQ=WEEKLY;COUNT=10")
     event = CalendarEvent.schedule(organizer.id, details, {guest.id: guest.email})
-    invitation = Invitation(event.id, guest.id, organizer.id, {}, 1, event.listing())
+    invitation = Invitation(event.id, guest.id, organizer.id, {}, 1, listing_of(event))
     invitation.respond("yes")
     event.update(organizer.id, {"title": "Weekly sync"}, {}, set())
-    invitation.change_summary({}, event.version, event.listing())
+    invitation.change_summary({}, event.version, listing_of(event))
     event.override_instance(organizer.id, "20261214T090000Z",
                             {"start": START + timedelta(days=7, hours=1),
                              "end": START + timedelta(days=7, hours=2)})
     event.cancel_instance(organizer.id, "20261221T090000Z")
     following = event.split(organizer.id, "20261228T090000Z", {"title": "Later"}, {}, set())
     invitation.withdraw("uninvited", event.version)
-    invitation.renew({}, event.version + 1, event.listing())
+    invitation.renew({}, event.version + 1, listing_of(event))
     following.cancel(organizer.id)
     return [e for aggregate in (organizer, guest, event, following, invitation)
             for e in aggregate.collect_events()]
