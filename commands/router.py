@@ -147,7 +147,8 @@ def parse_if_match(value: str) -> int:
 def event_body(request: Request, response: Response, event: CalendarEvent,
                invited: set[UUID] | None = None) -> dict[str, Any]:
     response.headers["ETag"] = f'"{event.version}"'
-    answers = rsvps(request.app.state.read_store, str(event.id))
+    # A new event has no answers yet: no need to ask the views on every creation.
+    answers = {} if event.version == 1 else rsvps(request.app.state.read_store, str(event.id))
     fresh = {str(guest): "pending" for guest in invited or ()}
     return render_event(state_of(event), {**answers, **fresh}, None)
 
